@@ -42,7 +42,9 @@ ERROR_TABLE: dict[str, ErrorKind] = {
         ErrorKind("model_not_installed", "Model not installed", "Not downloaded", "Download first", 409),
         ErrorKind("insufficient_vram", "Insufficient VRAM", "Model too large", "Use smaller model", 409),
         ErrorKind("download_failed", "Download failed", "Network/Ollama error", "Retry or check Ollama", 502),
-        ErrorKind("cannot_delete_current", "Cannot delete current", "Deleting active model", "Switch first", 409),
+        ErrorKind(
+            "cannot_delete_current", "Cannot delete current", "Deleting active model", "Switch first", 409
+        ),
         ErrorKind(
             "ollama_unavailable",
             "Ollama unreachable",
@@ -50,7 +52,9 @@ ERROR_TABLE: dict[str, ErrorKind] = {
             "Start Ollama (`ollama serve`) or set OLLAMA_HOST to where it listens",
             503,
         ),
-        ErrorKind("ollama_error", "Ollama error", "Ollama refused the request", "Check the Ollama server log", 502),
+        ErrorKind(
+            "ollama_error", "Ollama error", "Ollama refused the request", "Check the Ollama server log", 502
+        ),
         ErrorKind("invalid_request", "Invalid request", "Bad input", "Correct the request and retry", 422),
         ErrorKind(
             "invalid_model_name",

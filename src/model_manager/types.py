@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class ModelPurpose(str, Enum):
+class ModelPurpose(StrEnum):
     """What a model is for (the seed's "Model Purposes" table)."""
 
     SPEED = "speed"

@@ -1,0 +1,57 @@
+"""model-manager: manage local LLMs served by Ollama.
+
+``ModelManager`` and ``GPUManager`` are imported on first use, so that ``import model_manager`` (and the
+CLI's start-up) stays light.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    CannotDeleteCurrentError,
+    DownloadFailedError,
+    InsufficientVramError,
+    InvalidDocumentError,
+    InvalidModelNameError,
+    InvalidRequestError,
+    ModelManagerError,
+    ModelNotFoundError,
+    ModelNotInstalledError,
+    OllamaError,
+    OllamaUnavailableError,
+    StoreError,
+)
+from .types import ModelPurpose
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .gpu import GPUManager
+    from .manager import ModelManager
+
+_LAZY = {"ModelManager": "manager", "GPUManager": "gpu"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CannotDeleteCurrentError",
+    "DownloadFailedError",
+    "GPUManager",
+    "InsufficientVramError",
+    "InvalidDocumentError",
+    "InvalidModelNameError",
+    "InvalidRequestError",
+    "ModelManager",
+    "ModelManagerError",
+    "ModelNotFoundError",
+    "ModelNotInstalledError",
+    "ModelPurpose",
+    "OllamaError",
+    "OllamaUnavailableError",
+    "StoreError",
+]

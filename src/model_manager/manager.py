@@ -1,0 +1,753 @@
+"""ModelManager: the one core behind the Python API, the REST API and the CLI.
+
+Two layers, as the seed asks:
+
+* raising methods (``model_info``, ``switch``, ``download``, ``delete``, ``compatibility``,
+  ``recommend``, ``statistics``, ``export_document``/``import_document``…) that raise the typed errors
+  of :mod:`model_manager.errors`;
+* the seed's methods (``get_model_info``, ``switch_model``, ``download_model``…), thin wrappers that
+  return the seed's bools, tuples and Nones. They never lose the reason for a failure: it is logged and
+  kept in :attr:`ModelManager.last_error`.
+
+Constructing a manager opens the store but never contacts Ollama. What Ollama has installed is read
+from it at most every ``INSTALLED_TTL_S`` seconds and written to the store, so listings stay fast and
+still answer (from the last known state) while Ollama is down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .catalog import Catalog, infer_purpose, load_catalog, parameters_from_size
+from .config import Settings, load_settings
+from .errors import (
+    CannotDeleteCurrentError,
+    InvalidDocumentError,
+    InvalidRequestError,
+    ModelManagerError,
+    ModelNotFoundError,
+    ModelNotInstalledError,
+    OllamaUnavailableError,
+)
+from .exchange import EDITABLE_FIELDS, build_document, loads_document, parse_document
+from .names import name_key, validate_model_name
+from .store import ModelRecord, Store, utc_now
+from .types import CatalogEntry, InstalledModel, ModelPurpose, ModelStats
+
+if TYPE_CHECKING:
+    from .ollama_client import OllamaClient
+
+ProgressCallback = Callable[[str, int, int], None]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+GB = 1e9
+INSTALLED_TTL_S = 2.0
+CURRENT_MODEL_KEY = "current_model"
+PRIORITIES = ("speed", "balanced", "quality")
+
+
+def parse_vram_gb(value: object, what: str = "available VRAM") -> float:
+    """A finite, non-negative number of GB. Raises InvalidRequestError for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRequestError(f"{what} must be a number of GB, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidRequestError(f"{what} must be a number of GB, got {value!r}") from None
+    if not math.isfinite(number) or number < 0 or number > 1e6:
+        raise InvalidRequestError(f"{what} must be a finite number of GB from 0 to 1,000,000, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class Compatibility:
+    """The answer to "does this model fit in this much VRAM?"."""
+
+    model: str
+    compatible: bool
+    required_vram_gb: float
+    available_vram_gb: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "compatible": self.compatible,
+            "required_vram_gb": self.required_vram_gb,
+            "available_vram_gb": self.available_vram_gb,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The chosen model (or None), why, and every candidate considered, best first."""
+
+    model: str | None
+    reason: str
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "reason": self.reason, "candidates": self.candidates}
+
+
+class ModelManager:
+    """Catalog, installed state, switching, downloads and usage statistics for one Ollama server."""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        ollama: OllamaClient | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.settings = settings or load_settings(host=host, data_dir=data_dir)
+        self.store = store or Store(self.settings.db_path)
+        self._ollama = ollama
+        self.catalog = catalog or load_catalog(self.settings.user_catalog_path)
+        self.last_error: ModelManagerError | None = None
+        self._installed_at = -math.inf
+        self._ollama_answered = False
+        self._installed_lock = threading.Lock()
+        self._switch_lock = threading.RLock()
+
+    @property
+    def ollama(self) -> OllamaClient:
+        """The Ollama adapter, built on first use (importing the client is the slow part of start-up)."""
+        if self._ollama is None:
+            from .ollama_client import OllamaClient
+
+            self._ollama = OllamaClient(
+                self.settings.ollama_host,
+                timeout_s=self.settings.request_timeout_s,
+                load_timeout_s=self.settings.load_timeout_s,
+                pull_silence_timeout_s=self.settings.pull_silence_timeout_s,
+            )
+        return self._ollama
+
+    def close(self) -> None:
+        if self._ollama is not None:
+            self._ollama.close()
+        self.store.close()
+
+    def __enter__(self) -> ModelManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the seed layer -----------------------------------------------------------------------
+
+    def _seed(self, call: Callable[[], T], failed: T) -> T:
+        try:
+            result = call()
+        except ModelManagerError as exc:
+            self.last_error = exc
+            log.warning("%s (solution: %s)", exc.message, exc.solution)
+            return failed
+        self.last_error = None
+        return result
+
+    def list_available_models(
+        self,
+        installed_only: bool = False,
+        purpose: ModelPurpose | str | None = None,
+        max_vram_gb: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every known model (catalog and installed) as a metadata dict, filtered.
+
+        Raises InvalidRequestError for an unknown purpose or a bad VRAM figure.
+        """
+        wanted = _parse_purpose(purpose) if purpose is not None else None
+        limit = parse_vram_gb(max_vram_gb, "max_vram_gb") if max_vram_gb is not None else None
+        out = []
+        for meta in self._all_metadata():
+            if installed_only and not meta["installed"]:
+                continue
+            if wanted is not None and meta["purpose"] != wanted.value:
+                continue
+            if limit is not None and self._required_gb(meta) > limit:
+                continue
+            out.append(meta)
+        return out
+
+    def get_model_info(self, name: str) -> dict[str, Any] | None:
+        """The metadata dict for ``name``, or None when no such model is known."""
+        return self._seed(lambda: self.model_info(name), None)
+
+    def get_current_model(self) -> str | None:
+        """The selected model; None when none is selected or Ollama no longer has it."""
+        return self._seed(self.current_model, None)
+
+    def check_model_compatibility(self, name: str, vram_gb: float) -> tuple[bool, str]:
+        """(fits, message) for ``name`` in ``vram_gb`` GB."""
+        result = self._seed(lambda: self.compatibility(name, vram_gb), None)
+        if result is None:
+            assert self.last_error is not None
+            return False, self.last_error.message
+        return result.compatible, result.message
+
+    def switch_model(self, name: str) -> bool:
+        """Load ``name`` in Ollama, unload the previous model and remember the choice."""
+        return self._seed(lambda: (self.switch(name), True)[1], False)
+
+    def download_model(self, name: str, progress: ProgressCallback | None = None) -> tuple[bool, str]:
+        """Pull ``name`` through Ollama; ``progress(status, completed, total)`` sees each stream line."""
+        return self._seed_tuple(lambda: self.download(name, progress))
+
+    def delete_model(self, name: str) -> tuple[bool, str]:
+        """Remove ``name`` from Ollama; refuses the current model."""
+        return self._seed_tuple(lambda: self.delete(name))
+
+    def recommend_model(self, vram_gb: float, priority: str = "balanced") -> str | None:
+        """The best catalog model of ``priority`` that fits in ``vram_gb``, or None. See ``recommend``."""
+        result = self._seed(lambda: self.recommend(vram_gb, priority), None)
+        return result.model if result else None
+
+    def get_model_statistics(self, name: str) -> dict[str, Any] | None:
+        """The seed's statistics fields for ``name``; None when the model is unknown."""
+        return self._seed(lambda: self.statistics(name), None)
+
+    def get_all_statistics(self) -> dict[str, dict[str, Any]]:
+        """Statistics of every known model and of every model with recorded usage."""
+        return self._seed(self.all_statistics, {})
+
+    def export_metadata(self, path: str | os.PathLike[str]) -> tuple[bool, str]:
+        """Write the export document to ``path`` atomically."""
+        return self._seed_tuple(lambda: self.export_document(path))
+
+    def import_metadata(self, path: str | os.PathLike[str]) -> tuple[bool, str]:
+        """Validate the document at ``path`` whole, then apply it in one transaction."""
+        return self._seed_tuple(lambda: self.import_document(path))
+
+    def _sync_with_ollama(self) -> dict[str, list[str]]:
+        """The seed's name for :meth:`sync`."""
+        return self.sync()
+
+    def _seed_tuple(self, call: Callable[[], str]) -> tuple[bool, str]:
+        message = self._seed(call, None)
+        if message is None:
+            assert self.last_error is not None
+            return False, self.last_error.message
+        return True, message
+
+    # --- installed state ----------------------------------------------------------------------
+
+    def sync(self) -> dict[str, list[str]]:
+        """Read what Ollama has installed into the store, with facts for new models.
+
+        Returns the names ``added`` and ``removed`` since the last sync and all ``installed`` ones.
+        Raises OllamaUnavailableError when Ollama does not answer.
+        """
+        with self._installed_lock:
+            installed = self.ollama.list_models()
+            known = {r.name.lower(): r for r in self.store.list_models()}
+            added, removed = self.store.replace_installed(installed)
+            for model in installed:
+                record = known.get(model.name.lower())
+                if record is None or record.facts is None or record.digest != model.digest:
+                    self._store_facts(model)
+            self._installed_at = time.monotonic()
+            self._ollama_answered = True
+        return {"added": added, "removed": removed, "installed": sorted(m.name for m in installed)}
+
+    def _store_facts(self, model: InstalledModel) -> None:
+        try:
+            facts = self.ollama.show(model.name)
+        except ModelManagerError as exc:
+            log.info("no facts for %s: %s", model.name, exc.message)
+            return
+        self.store.upsert_model(
+            model,
+            facts={
+                "model_info": dict(facts.model_info),
+                "capabilities": list(facts.capabilities),
+                "family": facts.family or model.family,
+                "parameter_size": facts.parameter_size or model.parameter_size,
+                "quantization_level": facts.quantization_level or model.quantization_level,
+                "projector_info": dict(facts.projector_info),
+            },
+        )
+
+    def _installed(self) -> dict[str, ModelRecord]:
+        """Installed models by case-folded name: fresh from Ollama when it answers, else last known."""
+        if time.monotonic() - self._installed_at > INSTALLED_TTL_S:
+            try:
+                self.sync()
+            except OllamaUnavailableError as exc:
+                log.debug("installed state from the store: %s", exc.message)
+                self._installed_at = time.monotonic()
+                self._ollama_answered = False
+        return {r.name.lower(): r for r in self.store.list_models(installed_only=True)}
+
+    def installed_state_known(self) -> bool:
+        """Whether the last look at Ollama got an answer (so ``installed`` flags are current)."""
+        self._installed()
+        return self._ollama_answered
+
+    def _installed_tag(self, entry: CatalogEntry, installed: dict[str, ModelRecord]) -> str | None:
+        for n in entry.all_names():
+            record = installed.get(name_key(n))
+            if record is not None:
+                return record.name
+        return None
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    def _all_metadata(self, *, with_overrides: bool = True) -> list[dict[str, Any]]:
+        installed = self._installed()
+        stats = self.store.all_stats()
+        overrides = self.store.get_overrides() if with_overrides else {}
+        out, claimed = [], set()
+        for entry in self.catalog:
+            tag = self._installed_tag(entry, installed)
+            if tag:
+                claimed.add(tag.lower())
+            out.append(self._entry_metadata(entry, tag, stats, overrides))
+        for key, record in installed.items():
+            if key not in claimed and self.catalog.get(record.name) is None:
+                out.append(self._record_metadata(record, stats, overrides))
+        return out
+
+    def _entry_metadata(
+        self,
+        entry: CatalogEntry,
+        installed_tag: str | None,
+        stats: dict[str, ModelStats],
+        overrides: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "name": entry.name,
+            "size": entry.size,
+            "purpose": entry.purpose.value,
+            "description": entry.description,
+            "recommended_use": entry.recommended_use,
+            "min_vram_gb": entry.min_vram_gb,
+            "quantization_support": list(entry.quantization_support),
+            "download_size_mb": entry.download_size_mb,
+            "ollama_tag": installed_tag or entry.ollama_tag,
+            "capabilities": list(entry.capabilities),
+            "family": entry.family,
+            "quantization": entry.quantization,
+            "parameter_count": entry.parameter_count,
+            "source": "catalog" if entry.source == "builtin" else "user_catalog",
+        }
+        return self._finish(meta, installed_tag is not None, stats, overrides)
+
+    def _record_metadata(
+        self, record: ModelRecord, stats: dict[str, ModelStats], overrides: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        facts = dict(record.facts or {})
+        info = facts.get("model_info") or {}
+        capabilities = list(facts.get("capabilities") or ["completion"])
+        parameter_size = str(facts.get("parameter_size") or "")
+        params = float(info.get("general.parameter_count") or parameters_from_size(parameter_size))
+        family = str(facts.get("family") or "")
+        quant = str(facts.get("quantization_level") or "")
+        meta: dict[str, Any] = {
+            "name": record.name,
+            "size": parameter_size,
+            "purpose": infer_purpose(params, capabilities).value,
+            "description": f"{family or 'Unknown family'} {parameter_size} {quant}".strip()
+            + ", installed in Ollama; not in the catalog",
+            "recommended_use": "",
+            "min_vram_gb": None,
+            "quantization_support": [quant] if quant else [],
+            "download_size_mb": round(record.size_bytes / 1e6),
+            "ollama_tag": record.name,
+            "capabilities": capabilities,
+            "family": family,
+            "quantization": quant,
+            "parameter_count": int(params),
+            "source": "ollama",
+        }
+        return self._finish(meta, True, stats, overrides)
+
+    def _finish(
+        self,
+        meta: dict[str, Any],
+        installed: bool,
+        stats: dict[str, ModelStats],
+        overrides: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        override = _lookup(overrides, meta["name"]) or {}
+        meta.update({k: v for k, v in override.items() if k in EDITABLE_FIELDS})
+        s = _lookup(stats, meta["name"]) or ModelStats(meta["name"])
+        meta.update(
+            installed=installed,
+            last_used=s.last_used,
+            usage_count=s.usage_count,
+            avg_inference_time=s.avg_inference_time,
+            success_rate=s.success_rate,
+        )
+        return meta
+
+    def _required_gb(self, meta: dict[str, Any]) -> float:
+        """VRAM a model needs: the catalog's Min VRAM (the seed's threshold), else an estimate."""
+        if meta.get("min_vram_gb") is not None:
+            return float(meta["min_vram_gb"])
+        # Without a figure: the download size plus a fifth for KV cache and compute buffers.
+        return round(float(meta["download_size_mb"]) * 1e6 * 1.2 / GB, 1)
+
+    def _resolve(self, name: str) -> dict[str, Any]:
+        """Metadata for ``name`` (any of its names, any case). Raises ModelNotFoundError."""
+        name = validate_model_name(name)
+        key = name_key(name)
+        for meta in self._all_metadata():
+            if name_key(meta["name"]) == key or name_key(meta["ollama_tag"]) == key:
+                return meta
+            entry = self.catalog.get(meta["name"])
+            if entry is not None and any(name_key(n) == key for n in entry.all_names()):
+                return meta
+        raise ModelNotFoundError(name)
+
+    def model_info(self, name: str) -> dict[str, Any]:
+        """Metadata for ``name``. Raises ModelNotFoundError or InvalidModelNameError."""
+        return self._resolve(name)
+
+    def canonical_name(self, name: str) -> str:
+        """The name statistics are kept under: the catalog's name, else Ollama's spelling, else as given."""
+        name = validate_model_name(name)
+        entry = self.catalog.get(name)
+        if entry is not None:
+            return entry.name
+        record = self.store.get_model(name)
+        return record.name if record is not None else name
+
+    # --- current model and switching -----------------------------------------------------------
+
+    def current_model(self) -> str | None:
+        """The persisted current model, checked against Ollama when it answers.
+
+        Raises ModelNotInstalledError when Ollama answers and no longer has it.
+        """
+        current = self.store.get_state(CURRENT_MODEL_KEY)
+        if current is None:
+            return None
+        meta = self._resolve_or_none(current)
+        if meta is not None and not meta["installed"] and self._ollama_answered:
+            raise ModelNotInstalledError(f"{current} (the current model) is no longer installed in Ollama")
+        return current
+
+    def _resolve_or_none(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self._resolve(name)
+        except ModelManagerError:
+            return None
+
+    def switch(self, name: str) -> dict[str, Any]:
+        """Load ``name``, unload the previous current model, persist the choice; return its metadata.
+
+        Raises ModelNotFoundError, ModelNotInstalledError, InsufficientVramError (Ollama could not
+        load it), OllamaUnavailableError.
+        """
+        with self._switch_lock:
+            self._installed_at = -math.inf
+            meta = self._resolve(name)
+            if not meta["installed"]:
+                raise ModelNotInstalledError(meta["name"])
+            previous = self.store.get_state(CURRENT_MODEL_KEY)
+            self.ollama.load(meta["ollama_tag"], keep_alive=self.settings.keep_alive)
+            if previous is not None and name_key(previous) != name_key(meta["name"]):
+                self._unload_quietly(previous)
+            self.store.set_state(CURRENT_MODEL_KEY, meta["name"])
+            return meta
+
+    def _unload_quietly(self, name: str) -> None:
+        meta = self._resolve_or_none(name)
+        tag = meta["ollama_tag"] if meta else name
+        try:
+            self.ollama.unload(tag)
+        except ModelManagerError as exc:
+            log.info("could not unload previous model %s: %s", tag, exc.message)
+
+    # --- downloads and deletes -----------------------------------------------------------------
+
+    def download(self, name: str, progress: ProgressCallback | None = None) -> str:
+        """Pull a catalog model or any valid Ollama name; return a success message.
+
+        Raises InvalidModelNameError, ModelNotFoundError (no such model in the registry),
+        DownloadFailedError (with Ollama's text).
+        """
+        name = validate_model_name(name)
+        entry = self.catalog.get(name)
+        tag = entry.ollama_tag if entry is not None else name
+        self.ollama.pull(tag, progress)
+        self._installed_at = -math.inf
+        try:
+            self.sync()
+        except OllamaUnavailableError as exc:
+            log.info("pulled %s, but could not re-read installed models: %s", tag, exc.message)
+        label = f"{entry.name} ({tag})" if entry is not None and entry.name != tag else tag
+        return f"Downloaded {label}"
+
+    def delete(self, name: str) -> str:
+        """Delete ``name`` from Ollama; return a success message.
+
+        Raises ModelNotFoundError, ModelNotInstalledError, CannotDeleteCurrentError.
+        """
+        with self._switch_lock:
+            self._installed_at = -math.inf
+            meta = self._resolve(name)
+            current = self.store.get_state(CURRENT_MODEL_KEY)
+            if current is not None and name_key(current) == name_key(meta["name"]):
+                raise CannotDeleteCurrentError(f"{meta['name']} is the current model")
+            if not meta["installed"]:
+                raise ModelNotInstalledError(meta["name"])
+            self.ollama.delete(meta["ollama_tag"])
+            self.store.set_installed(meta["ollama_tag"], False)
+            self._installed_at = -math.inf
+            return f"Deleted {meta['name']}"
+
+    # --- compatibility and recommendation --------------------------------------------------------
+
+    def compatibility(self, name: str, vram_gb: float) -> Compatibility:
+        """Whether ``name`` fits in ``vram_gb``. Raises ModelNotFoundError, InvalidRequestError."""
+        available = parse_vram_gb(vram_gb)
+        meta = self._resolve(name)
+        required = self._required_gb(meta)
+        fits = required <= available
+        if fits:
+            message = f"Compatible: {meta['name']} needs {required:.1f} GB VRAM, {available:.1f} GB available"
+        else:
+            message = (
+                f"Insufficient VRAM: {meta['name']} needs {required:.1f} GB VRAM, "
+                f"only {available:.1f} GB available"
+            )
+        return Compatibility(meta["name"], fits, required, available, message)
+
+    def recommend(self, vram_gb: float, priority: str = "balanced") -> Recommendation:
+        """Pick a catalog model for ``priority`` ("speed", "balanced" or "quality") within ``vram_gb``.
+
+        Candidates are catalog models of that purpose whose required VRAM (the catalog's Min VRAM, else
+        the estimate) fits. "quality" and "balanced" pick the most capable: the most parameters, then
+        the largest requirement. "speed" picks the fastest: the lowest measured average inference time
+        among models with recorded usage, else the fewest parameters. Installed models win ties.
+        No candidate: ``model`` is None (fall back by calling again with another priority).
+
+        Raises InvalidRequestError for an unknown priority or a bad VRAM figure.
+        """
+        available = parse_vram_gb(vram_gb)
+        wanted = _parse_priority(priority)
+        catalog_names = {name_key(e.name) for e in self.catalog}
+        candidates = [
+            m
+            for m in self._all_metadata()
+            if m["purpose"] == wanted
+            and name_key(m["name"]) in catalog_names
+            and self._required_gb(m) <= available
+        ]
+        if wanted == "speed":
+            candidates.sort(
+                key=lambda m: (
+                    0 if m["usage_count"] else 1,
+                    m["avg_inference_time"] if m["usage_count"] else m["parameter_count"],
+                    0 if m["installed"] else 1,
+                    m["name"],
+                )
+            )
+        else:
+            candidates.sort(
+                key=lambda m: (
+                    -m["parameter_count"],
+                    -self._required_gb(m),
+                    0 if m["installed"] else 1,
+                    m["name"],
+                )
+            )
+        listed = [
+            {
+                "name": m["name"],
+                "required_vram_gb": self._required_gb(m),
+                "installed": m["installed"],
+                "parameter_count": m["parameter_count"],
+                "avg_inference_time": m["avg_inference_time"],
+                "usage_count": m["usage_count"],
+            }
+            for m in candidates
+        ]
+        if not candidates:
+            return Recommendation(
+                None, f"no {wanted} model in the catalog fits in {available:.1f} GB", listed
+            )
+        best = candidates[0]
+        why = (
+            f"fastest measured ({best['avg_inference_time']:.2f} s average)"
+            if wanted == "speed" and best["usage_count"]
+            else ("smallest" if wanted == "speed" else "most capable")
+        )
+        reason = (
+            f"{best['name']}: {why} {wanted} model that fits in {available:.1f} GB "
+            f"(needs {self._required_gb(best):.1f} GB)"
+        )
+        return Recommendation(best["name"], reason, listed)
+
+    # --- usage statistics -----------------------------------------------------------------------
+
+    def record_usage(self, name: str, inference_time: float, success: bool = True) -> None:
+        """Record one use of ``name``; durable when it returns, safe from several processes.
+
+        Raises InvalidModelNameError or InvalidRequestError for bad input (nothing is recorded).
+        """
+        if isinstance(inference_time, bool) or not isinstance(inference_time, int | float):
+            raise InvalidRequestError(f"inference_time must be a number of seconds, got {inference_time!r}")
+        if not math.isfinite(inference_time) or inference_time < 0:
+            raise InvalidRequestError(f"inference_time must be a finite number ≥ 0, got {inference_time!r}")
+        if not isinstance(success, bool):
+            raise InvalidRequestError(f"success must be true or false, got {success!r}")
+        self.store.record_usage(self.canonical_name(name), float(inference_time), success)
+
+    def statistics(self, name: str) -> dict[str, Any]:
+        """The seed's statistics fields. Raises ModelNotFoundError when nothing is known of ``name``."""
+        canonical = self.canonical_name(name)
+        s = self.store.get_stats(canonical)
+        meta = self._resolve_or_none(canonical)
+        if s is None and meta is None:
+            raise ModelNotFoundError(name)
+        return _stats_dict(s or ModelStats(canonical), bool(meta and meta["installed"]), meta)
+
+    def all_statistics(self) -> dict[str, dict[str, Any]]:
+        """{name: statistics} for every known model and every model with recorded usage."""
+        stats = self.store.all_stats()
+        metas = {m["name"].lower(): m for m in self._all_metadata()}
+        out = {}
+        for meta in metas.values():
+            s = _lookup(stats, meta["name"]) or ModelStats(meta["name"])
+            out[meta["name"]] = _stats_dict(s, meta["installed"], meta)
+        for name, s in stats.items():
+            if name.lower() not in metas:
+                out[name] = _stats_dict(s, False, None)
+        return out
+
+    # --- export / import -----------------------------------------------------------------------
+
+    def export_data(self) -> dict[str, Any]:
+        """The export document as a dict (the REST API returns it as the response body)."""
+        stats = self.store.all_stats()
+        metadata = {m["name"]: {k: m[k] for k in EDITABLE_FIELDS} for m in self._all_metadata()}
+        for name, fields in self.store.get_overrides().items():
+            if _lookup(metadata, name) is None:
+                metadata[name] = fields
+        return build_document(
+            exported_at=utc_now(),
+            current_model=self.store.get_state(CURRENT_MODEL_KEY),
+            stats=stats,
+            metadata=metadata,
+        )
+
+    def export_document(self, path: str | os.PathLike[str]) -> str:
+        """Write the export document to ``path`` (temp file + rename). Returns a message."""
+        target = Path(path)
+        doc = self.export_data()
+        _atomic_write(target, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        return f"Exported {len(doc['models'])} models to {target}"
+
+    def import_data(self, doc: Any) -> str:
+        """Validate ``doc`` whole, then apply it in one transaction. Returns a message.
+
+        Statistics of the models named in the document replace the local aggregates (raw events stay);
+        editable metadata becomes an override where it differs from the catalog. The current model is
+        not changed: it is a fact of what Ollama has loaded. Raises InvalidDocumentError.
+        """
+        if not isinstance(doc, dict):
+            raise InvalidDocumentError("$: expected a JSON object")
+        plan = parse_document(doc)
+        base = {m["name"].lower(): m for m in self._all_metadata(with_overrides=False)}
+        overrides: dict[str, dict[str, Any]] = {}
+        for name, fields in plan.metadata.items():
+            meta = base.get(self.canonical_name(name).lower())
+            overrides[self.canonical_name(name)] = {
+                k: v for k, v in fields.items() if meta is None or meta.get(k) != v
+            }
+        stats = [
+            ModelStats(self.canonical_name(s.name), s.usage_count, s.success_count, s.total_time, s.last_used)
+            for s in plan.stats
+        ]
+        backup = self._backup_before_import()
+        self.store.apply_import(stats, overrides)
+        return (
+            f"Imported statistics for {len(plan.stats)} and metadata for {len(plan.metadata)} models "
+            f"(previous state saved to {backup})"
+        )
+
+    def _backup_before_import(self) -> Path:
+        """Save the current state first, so an import never loses what was recorded here."""
+        stamp = utc_now().replace(":", "").replace("-", "").replace("+0000", "Z")
+        target = self.settings.home / "backups" / f"before-import-{stamp}.json"
+        _atomic_write(target, json.dumps(self.export_data(), indent=2, ensure_ascii=False) + "\n")
+        return target
+
+    def import_document(self, path: str | os.PathLike[str]) -> str:
+        """Read and import the document at ``path``. Raises InvalidDocumentError."""
+        target = Path(path)
+        try:
+            raw = target.read_bytes()
+        except OSError as exc:
+            raise InvalidDocumentError(f"cannot read {target}: {exc.strerror or exc}") from None
+        return self.import_data(loads_document(raw))
+
+
+def _lookup(mapping: dict[str, T], name: str) -> T | None:
+    if name in mapping:
+        return mapping[name]
+    lowered = name.lower()
+    for key, value in mapping.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _stats_dict(s: ModelStats, installed: bool, meta: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "name": meta["name"] if meta else s.name,
+        "usage_count": s.usage_count,
+        "last_used": s.last_used,
+        "avg_inference_time": s.avg_inference_time,
+        "success_rate": s.success_rate,
+        "installed": installed,
+    }
+
+
+def _parse_purpose(value: object) -> ModelPurpose:
+    try:
+        return ModelPurpose.parse(value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
+
+
+def _parse_priority(value: object) -> str:
+    if isinstance(value, ModelPurpose):
+        value = value.value
+    if not isinstance(value, str) or value.strip().lower() not in PRIORITIES:
+        raise InvalidRequestError(f"unknown priority {value!r}; expected one of: {', '.join(PRIORITIES)}")
+    return value.strip().lower()
+
+
+def _atomic_write(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` so that readers see the old file or the new one, never half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,358 @@
+"""The SQLite store: installed-model records, usage events with per-model aggregates, state.
+
+One connection per Store, opened with ``check_same_thread=False`` and guarded by a lock: the REST
+server calls in from a thread pool, and a single connection per process keeps transactions simple.
+Other processes (the CLI, the user's app) open their own connections; WAL mode lets their readers run
+beside one writer, and ``busy_timeout`` makes a writer wait for the lock instead of failing with
+"database is locked". Writes begin with ``BEGIN IMMEDIATE`` so that a read-then-write transaction
+never has to upgrade its lock (the upgrade is what deadlocks across processes).
+
+Durability: ``synchronous=NORMAL`` in WAL mode, so a committed event survives the process being
+killed at any point; ``MODEL_MANAGER_SYNC=full`` style power-loss durability is a pragma away but costs
+an fsync per event.
+
+The schema is versioned by numbered migrations (``m001_…``) recorded in ``_migrations`` and applied,
+in order and inside one transaction each, whenever a store is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .types import InstalledModel, ModelStats
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def utc_now() -> str:
+    """An ISO 8601 UTC timestamp with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated DDL inside the caller's transaction (``executescript`` would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def m001_initial(conn: sqlite3.Connection) -> None:
+    _run_script(
+        conn,
+        """
+        CREATE TABLE models (
+            name        TEXT PRIMARY KEY COLLATE NOCASE,
+            installed   INTEGER NOT NULL DEFAULT 0,
+            size_bytes  INTEGER NOT NULL DEFAULT 0,
+            digest      TEXT NOT NULL DEFAULT '',
+            modified_at TEXT NOT NULL DEFAULT '',
+            facts       TEXT,
+            updated_at  TEXT NOT NULL
+        );
+        CREATE TABLE usage_events (
+            id      INTEGER PRIMARY KEY,
+            model   TEXT NOT NULL COLLATE NOCASE,
+            at      TEXT NOT NULL,
+            seconds REAL NOT NULL,
+            success INTEGER NOT NULL
+        );
+        CREATE INDEX usage_events_model ON usage_events (model);
+        CREATE TABLE model_stats (
+            model         TEXT PRIMARY KEY COLLATE NOCASE,
+            usage_count   INTEGER NOT NULL DEFAULT 0,
+            success_count INTEGER NOT NULL DEFAULT 0,
+            total_time    REAL NOT NULL DEFAULT 0,
+            last_used     TEXT
+        );
+        CREATE TABLE metadata_overrides (
+            model  TEXT PRIMARY KEY COLLATE NOCASE,
+            fields TEXT NOT NULL
+        );
+        CREATE TABLE state (
+            key   TEXT PRIMARY KEY,
+            value TEXT
+        );
+        """,
+    )
+
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = [m001_initial]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What the store knows of one model Ollama has (or had)."""
+
+    name: str
+    installed: bool
+    size_bytes: int
+    digest: str
+    modified_at: str
+    facts: Mapping[str, Any] | None
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ModelRecord:
+        facts = json.loads(row["facts"]) if row["facts"] else None
+        return cls(
+            name=row["name"],
+            installed=bool(row["installed"]),
+            size_bytes=row["size_bytes"],
+            digest=row["digest"],
+            modified_at=row["modified_at"],
+            facts=facts,
+            updated_at=row["updated_at"],
+        )
+
+
+def _stats_from_row(row: sqlite3.Row) -> ModelStats:
+    return ModelStats(
+        name=row["model"],
+        usage_count=row["usage_count"],
+        success_count=row["success_count"],
+        total_time=row["total_time"],
+        last_used=row["last_used"],
+    )
+
+
+class Store:
+    """A SQLite file (or ``":memory:"``) holding everything the manager records."""
+
+    def __init__(self, path: str | Path, *, migrations: list[Migration] | None = None) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(MIGRATIONS if migrations is None else migrations)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _migrate(self, migrations: list[Migration]) -> None:
+        with self.atomic() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM _migrations")}
+            for version, migration in enumerate(migrations, start=1):
+                if version in done:
+                    continue
+                migration(conn)
+                conn.execute(
+                    "INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, migration.__name__, utc_now()),
+                )
+
+    def schema_version(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(version) FROM _migrations").fetchone()
+        return int(row[0] or 0)
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outer:
+                try:
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            with self._lock:
+                return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self.atomic() as conn:
+                yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    # --- state -------------------------------------------------------------------------------
+
+    def get_state(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_state(self, key: str, value: str | None) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # --- models ------------------------------------------------------------------------------
+
+    def get_model(self, name: str) -> ModelRecord | None:
+        rows = self._read("SELECT * FROM models WHERE name = ?", (name,))
+        return ModelRecord.from_row(rows[0]) if rows else None
+
+    def list_models(self, *, installed_only: bool = False) -> list[ModelRecord]:
+        sql = "SELECT * FROM models" + (" WHERE installed = 1" if installed_only else "") + " ORDER BY name"
+        return [ModelRecord.from_row(r) for r in self._read(sql)]
+
+    def upsert_model(
+        self, model: InstalledModel, *, installed: bool = True, facts: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record ``model`` as Ollama reports it; ``facts`` (from /api/show) are kept when not given."""
+        with self._write() as conn:
+            self._upsert(conn, model, installed, facts)
+
+    @staticmethod
+    def _upsert(
+        conn: sqlite3.Connection, model: InstalledModel, installed: bool, facts: Mapping[str, Any] | None
+    ) -> None:
+        conn.execute(
+            """INSERT INTO models (name, installed, size_bytes, digest, modified_at, facts, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET
+                 installed = excluded.installed, size_bytes = excluded.size_bytes,
+                 digest = excluded.digest, modified_at = excluded.modified_at,
+                 facts = COALESCE(excluded.facts, CASE WHEN models.digest = excluded.digest
+                                                       THEN models.facts END),
+                 updated_at = excluded.updated_at""",
+            (
+                model.name,
+                int(installed),
+                model.size_bytes,
+                model.digest,
+                model.modified_at,
+                json.dumps(facts) if facts is not None else None,
+                utc_now(),
+            ),
+        )
+
+    def set_installed(self, name: str, installed: bool) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE models SET installed = ?, updated_at = ? WHERE name = ?",
+                (int(installed), utc_now(), name),
+            )
+
+    def replace_installed(self, models: Iterable[InstalledModel]) -> tuple[list[str], list[str]]:
+        """Make the installed set exactly ``models`` in one transaction; return (added, removed) names."""
+        models = list(models)
+        with self._write() as conn:
+            before = {
+                r["name"].lower(): r["name"] for r in conn.execute("SELECT name FROM models WHERE installed")
+            }
+            now = {m.name.lower(): m.name for m in models}
+            for model in models:
+                self._upsert(conn, model, True, None)
+            gone = [before[k] for k in before.keys() - now.keys()]
+            conn.executemany(
+                "UPDATE models SET installed = 0, updated_at = ? WHERE name = ?",
+                [(utc_now(), n) for n in gone],
+            )
+        return sorted(now[k] for k in now.keys() - before.keys()), sorted(gone)
+
+    # --- usage -------------------------------------------------------------------------------
+
+    def record_usage(self, model: str, seconds: float, success: bool, at: str | None = None) -> None:
+        """Append one event and update the model's aggregate in the same transaction."""
+        at = at or utc_now()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO usage_events (model, at, seconds, success) VALUES (?, ?, ?, ?)",
+                (model, at, seconds, int(success)),
+            )
+            conn.execute(
+                """INSERT INTO model_stats (model, usage_count, success_count, total_time, last_used)
+                   VALUES (?, 1, ?, ?, ?)
+                   ON CONFLICT (model) DO UPDATE SET
+                     usage_count = usage_count + 1,
+                     success_count = success_count + excluded.success_count,
+                     total_time = total_time + excluded.total_time,
+                     last_used = MAX(COALESCE(last_used, ''), excluded.last_used)""",
+                (model, int(success), seconds, at),
+            )
+
+    def get_stats(self, model: str) -> ModelStats | None:
+        rows = self._read("SELECT * FROM model_stats WHERE model = ?", (model,))
+        return _stats_from_row(rows[0]) if rows else None
+
+    def all_stats(self) -> dict[str, ModelStats]:
+        return {
+            r["model"]: _stats_from_row(r) for r in self._read("SELECT * FROM model_stats ORDER BY model")
+        }
+
+    def count_events(self, model: str | None = None) -> int:
+        if model is None:
+            rows = self._read("SELECT COUNT(*) AS n FROM usage_events")
+        else:
+            rows = self._read("SELECT COUNT(*) AS n FROM usage_events WHERE model = ?", (model,))
+        return int(rows[0]["n"])
+
+    # --- metadata overrides -------------------------------------------------------------------
+
+    def get_overrides(self) -> dict[str, dict[str, Any]]:
+        return {r["model"]: json.loads(r["fields"]) for r in self._read("SELECT * FROM metadata_overrides")}
+
+    def apply_import(self, stats: Iterable[ModelStats], overrides: Mapping[str, Mapping[str, Any]]) -> None:
+        """Replace the aggregates of the named models and set their metadata overrides, all or nothing.
+
+        Raw usage events are never deleted, so nothing recorded locally is lost by an import.
+        """
+        with self._write() as conn:
+            for s in stats:
+                conn.execute(
+                    """INSERT INTO model_stats (model, usage_count, success_count, total_time, last_used)
+                       VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (model) DO UPDATE SET usage_count = excluded.usage_count,
+                         success_count = excluded.success_count, total_time = excluded.total_time,
+                         last_used = excluded.last_used""",
+                    (s.name, s.usage_count, s.success_count, s.total_time, s.last_used),
+                )
+            for model, fields in overrides.items():
+                if fields:
+                    conn.execute(
+                        """INSERT INTO metadata_overrides (model, fields) VALUES (?, ?)
+                           ON CONFLICT (model) DO UPDATE SET fields = excluded.fields""",
+                        (model, json.dumps(dict(fields), sort_keys=True)),
+                    )
+                else:
+                    conn.execute("DELETE FROM metadata_overrides WHERE model = ?", (model,))
+
+    def integrity_check(self) -> str:
+        return str(self._read("PRAGMA integrity_check")[0][0])
