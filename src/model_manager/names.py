@@ -45,7 +45,7 @@ def parse_model_name(raw: object) -> ModelName:
     """
     if not isinstance(raw, str):
         raise InvalidModelNameError(f"expected a string, got {type(raw).__name__}")
-    name = raw.strip()
+    name = raw.strip(" ")
     if not name:
         raise InvalidModelNameError("the name is empty")
     if len(name) > MAX_NAME_LENGTH:
@@ -77,7 +77,7 @@ def validate_model_name(raw: object) -> str:
     """Return the name stripped of surrounding space, or raise InvalidModelNameError."""
     parse_model_name(raw)
     assert isinstance(raw, str)
-    return raw.strip()
+    return raw.strip(" ")
 
 
 def name_key(name: str) -> str:
