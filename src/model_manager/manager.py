@@ -45,6 +45,7 @@ from .store import ModelRecord, Store, utc_now
 from .types import CatalogEntry, InstalledModel, ModelPurpose, ModelStats
 
 if TYPE_CHECKING:
+    from .gpu import GPUManager
     from .ollama_client import OllamaClient
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -125,6 +126,7 @@ class ModelManager:
         self._ollama_answered = False
         self._installed_lock = threading.Lock()
         self._switch_lock = threading.RLock()
+        self._gpu: GPUManager | None = None
 
     @property
     def ollama(self) -> OllamaClient:
@@ -513,6 +515,56 @@ class ModelManager:
             self.store.set_installed(meta["ollama_tag"], False)
             self._installed_at = -math.inf
             return f"Deleted {meta['name']}"
+
+    # --- machine and runtime ----------------------------------------------------------------------
+
+    @property
+    def gpu(self) -> GPUManager:
+        """GPU detection, built on first use."""
+        if self._gpu is None:
+            from .gpu import GPUManager
+
+            self._gpu = GPUManager(self.settings.vram_gb)
+        return self._gpu
+
+    def available_vram_gb(self) -> float:
+        """GB of GPU memory a model can use now (``MODEL_MANAGER_VRAM_GB`` overrides detection)."""
+        return float(self.gpu.get_available_memory_gb())
+
+    def running_models(self) -> list[dict[str, Any]]:
+        """What Ollama has loaded now (``/api/ps``). Raises OllamaUnavailableError."""
+        out = []
+        for r in self.ollama.running():
+            meta = self._resolve_or_none(r.name)
+            out.append(
+                {
+                    "name": meta["name"] if meta else r.name,
+                    "ollama_tag": r.name,
+                    "size_bytes": r.size_bytes,
+                    "size_vram_bytes": r.size_vram_bytes,
+                    "gpu_fraction": r.size_vram_bytes / r.size_bytes if r.size_bytes else 0.0,
+                    "expires_at": r.expires_at,
+                    "context_length": r.context_length,
+                }
+            )
+        return out
+
+    def health(self) -> dict[str, Any]:
+        """Whether the store and Ollama answer, with Ollama's version or the reason it does not."""
+        result: dict[str, Any] = {
+            "store": {"ok": True, "path": self.store.path},
+            "ollama": {"host": self.ollama.host},
+        }
+        try:
+            result["store"]["ok"] = self.store.integrity_check() == "ok"
+        except ModelManagerError as exc:
+            result["store"].update(ok=False, error=exc.message)
+        try:
+            result["ollama"].update(ok=True, version=self.ollama.version())
+        except ModelManagerError as exc:
+            result["ollama"].update(ok=False, error=exc.message)
+        result["ok"] = result["store"]["ok"] and result["ollama"]["ok"]
+        return result
 
     # --- compatibility and recommendation --------------------------------------------------------
 
