@@ -556,7 +556,7 @@ class ModelManager:
             "ollama": {"host": self.ollama.host},
         }
         try:
-            result["store"]["ok"] = self.store.integrity_check() == "ok"
+            result["store"]["ok"] = self.store.schema_version() >= 1
         except ModelManagerError as exc:
             result["store"].update(ok=False, error=exc.message)
         try:
