@@ -295,7 +295,7 @@ class ModelManager:
                 log.debug("installed state from the store: %s", exc.message)
                 self._installed_at = time.monotonic()
                 self._ollama_answered = False
-        return {r.name.lower(): r for r in self.store.list_models(installed_only=True)}
+        return {name_key(r.name): r for r in self.store.list_models(installed_only=True)}
 
     def installed_state_known(self) -> bool:
         """Whether the last look at Ollama got an answer (so ``installed`` flags are current)."""
@@ -319,7 +319,7 @@ class ModelManager:
         for entry in self.catalog:
             tag = self._installed_tag(entry, installed)
             if tag:
-                claimed.add(tag.lower())
+                claimed.add(name_key(tag))
             out.append(self._entry_metadata(entry, tag, stats, overrides))
         for key, record in installed.items():
             if key not in claimed and self.catalog.get(record.name) is None:
@@ -423,13 +423,22 @@ class ModelManager:
         return self._resolve(name)
 
     def canonical_name(self, name: str) -> str:
-        """The name statistics are kept under: the catalog's name, else Ollama's spelling, else as given."""
+        """The name statistics are kept under: the catalog's name for catalog models, else the name given.
+
+        Statistics keys ignore case (the store compares them NOCASE), as Ollama's names do.
+        """
         name = validate_model_name(name)
         entry = self.catalog.get(name)
+        return entry.name if entry is not None else name
+
+    def _is_installed(self, name: str) -> tuple[bool, bool]:
+        """(known, installed) for ``name`` without building every model's metadata."""
+        installed = self._installed()
+        entry = self.catalog.get(name)
         if entry is not None:
-            return entry.name
-        record = self.store.get_model(name)
-        return record.name if record is not None else name
+            return True, self._installed_tag(entry, installed) is not None
+        hit = name_key(name) in installed
+        return hit, hit
 
     # --- current model and switching -----------------------------------------------------------
 
@@ -668,10 +677,11 @@ class ModelManager:
         """The seed's statistics fields. Raises ModelNotFoundError when nothing is known of ``name``."""
         canonical = self.canonical_name(name)
         s = self.store.get_stats(canonical)
-        meta = self._resolve_or_none(canonical)
-        if s is None and meta is None:
+        known, installed = self._is_installed(canonical)
+        if s is None and not known:
             raise ModelNotFoundError(name)
-        return _stats_dict(s or ModelStats(canonical), bool(meta and meta["installed"]), meta)
+        stats = s or ModelStats(canonical)
+        return _stats_dict(stats, installed, {"name": canonical if known or s is None else stats.name})
 
     def all_statistics(self) -> dict[str, dict[str, Any]]:
         """{name: statistics} for every known model and every model with recorded usage."""

@@ -7,6 +7,7 @@ spelling the user gave is kept for display.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -45,6 +46,12 @@ def parse_model_name(raw: object) -> ModelName:
     """
     if not isinstance(raw, str):
         raise InvalidModelNameError(f"expected a string, got {type(raw).__name__}")
+    return _parse(raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(raw: str) -> ModelName:
+    # Cached: the same few names are parsed on every usage record and lookup.
     name = raw.strip(" ")
     if not name:
         raise InvalidModelNameError("the name is empty")

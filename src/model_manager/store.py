@@ -46,6 +46,22 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
 
 
 def m001_initial(conn: sqlite3.Connection) -> None:
+    _m001_tables(conn)
+    # Aggregates are kept by a trigger so that statistics never rescan the history.
+    conn.execute(
+        """CREATE TRIGGER usage_events_aggregate AFTER INSERT ON usage_events BEGIN
+             INSERT INTO model_stats (model, usage_count, success_count, total_time, last_used)
+             VALUES (NEW.model, 1, NEW.success, NEW.seconds, NEW.at)
+             ON CONFLICT (model) DO UPDATE SET
+               usage_count = usage_count + 1,
+               success_count = success_count + NEW.success,
+               total_time = total_time + NEW.seconds,
+               last_used = MAX(COALESCE(last_used, ''), NEW.at);
+           END"""
+    )
+
+
+def _m001_tables(conn: sqlite3.Connection) -> None:
     _run_script(
         conn,
         """
@@ -290,23 +306,19 @@ class Store:
     # --- usage -------------------------------------------------------------------------------
 
     def record_usage(self, model: str, seconds: float, success: bool, at: str | None = None) -> None:
-        """Append one event and update the model's aggregate in the same transaction."""
-        at = at or utc_now()
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO usage_events (model, at, seconds, success) VALUES (?, ?, ?, ?)",
-                (model, at, seconds, int(success)),
-            )
-            conn.execute(
-                """INSERT INTO model_stats (model, usage_count, success_count, total_time, last_used)
-                   VALUES (?, 1, ?, ?, ?)
-                   ON CONFLICT (model) DO UPDATE SET
-                     usage_count = usage_count + 1,
-                     success_count = success_count + excluded.success_count,
-                     total_time = total_time + excluded.total_time,
-                     last_used = MAX(COALESCE(last_used, ''), excluded.last_used)""",
-                (model, int(success), seconds, at),
-            )
+        """Append one event; the ``usage_events_aggregate`` trigger updates the model's aggregate.
+
+        One statement in autocommit mode is one transaction, so the event and its aggregate are
+        written together or not at all, with a single round trip into SQLite.
+        """
+        try:
+            with self._lock:
+                self._conn.execute(
+                    "INSERT INTO usage_events (model, at, seconds, success) VALUES (?, ?, ?, ?)",
+                    (model, at or utc_now(), seconds, int(success)),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
 
     def get_stats(self, model: str) -> ModelStats | None:
         rows = self._read("SELECT * FROM model_stats WHERE model = ?", (model,))
