@@ -128,7 +128,8 @@ def _merge(base: list[dict[str, Any]], overlay: Iterable[dict[str, Any]]) -> lis
     for item in overlay:
         key = item["name"].lower()
         if key in merged:
-            merged[key].update(item)
+            # The built-in spelling of the name stays: users call it that way already.
+            merged[key].update({k: v for k, v in item.items() if k != "name"})
         else:
             merged[key] = dict(item)
         sources[key] = "user"

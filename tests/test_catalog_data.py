@@ -1,0 +1,211 @@
+"""The built-in catalog's data: the seed's rows, valid Ollama names, self-consistent model facts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from model_manager.catalog import Catalog, infer_purpose, load_catalog, parameters_from_size
+from model_manager.names import name_key, parse_model_name
+from model_manager.types import CatalogEntry, ModelPurpose
+
+# The seed's "Model Catalog" table, written exactly as the seed writes it.
+SEED_ROWS = [
+    ("llama3.2:1b-instruct", "1B", "Speed", "1GB", "1.3GB"),
+    ("llama3.2:3b-instruct", "3B", "Speed", "2GB", "2.0GB"),
+    ("llama3.1:8b-instruct", "8B", "Balanced", "6GB", "4.7GB"),
+    ("llama3.1:13b-instruct", "13B", "Quality", "8GB", "7.4GB"),
+    ("mixtral:8x7b-instruct", "8x7B", "Quality", "24GB", "26GB"),
+    ("llama3.1:70b-instruct", "70B", "Quality", "40GB", "40GB"),
+]
+
+VISION_MODELS = [
+    "llava:7b",
+    "llama3.2-vision:11b",
+    "qwen2.5vl:7b",
+    "qwen2.5vl:3b",
+    "gemma3:4b",
+    "gemma3:12b",
+    "minicpm-v:8b",
+    "moondream:1.8b",
+]
+
+# Whole-file bits per weight of each quantization (llama.cpp's block sizes; Q4_K_M is a mixed recipe).
+BITS_PER_WEIGHT = {"Q4_0": 4.5, "Q4_K_M": 4.85, "Q8_0": 8.5, "F16": 16.0}
+
+
+def _gb(text: str) -> float:
+    assert text.endswith("GB"), text
+    return float(text.removesuffix("GB"))
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+def _entries() -> list[CatalogEntry]:
+    return list(load_catalog())
+
+
+def _ids(entries: list[CatalogEntry]) -> list[str]:
+    return [e.name for e in entries]
+
+
+@pytest.mark.parametrize(("name", "size", "purpose", "min_vram", "download"), SEED_ROWS)
+def test_seed_row_is_kept_exactly(
+    catalog: Catalog, name: str, size: str, purpose: str, min_vram: str, download: str
+) -> None:
+    entry = catalog.get(name)
+    assert entry is not None and entry.name == name
+    assert entry.size == size
+    assert entry.purpose is ModelPurpose.parse(purpose)
+    assert entry.min_vram_gb == _gb(min_vram)
+    assert entry.download_size_mb == round(_gb(download) * 1000)
+    assert entry.source == "builtin"
+
+
+def test_seed_rows_come_first_in_seed_order(catalog: Catalog) -> None:
+    assert [e.name for e in catalog][: len(SEED_ROWS)] == [row[0] for row in SEED_ROWS]
+
+
+def test_seed_13b_name_maps_to_llama2_13b_chat(catalog: Catalog) -> None:
+    entry = catalog.get("llama3.1:13b-instruct")
+    assert entry is not None
+    assert entry.ollama_tag == "llama2:13b-chat"
+    assert "llama2:13b-chat" in entry.description
+    assert catalog.get("llama2:13b") is entry
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+def test_every_name_tag_and_alias_is_a_valid_ollama_name(entry: CatalogEntry) -> None:
+    for raw in entry.all_names():
+        parsed = parse_model_name(raw)
+        assert parsed.model and raw == raw.strip()
+    assert parse_model_name(entry.ollama_tag).tag, "the Ollama tag names an explicit tag"
+
+
+def test_names_are_unique_case_insensitively(catalog: Catalog) -> None:
+    owner: dict[str, str] = {}
+    for entry in catalog:
+        for raw in entry.all_names():
+            key = name_key(raw)
+            assert owner.setdefault(key, entry.name) == entry.name, f"{raw} is claimed twice"
+    assert len({name_key(e.name) for e in catalog}) == len(catalog)
+
+
+def test_every_name_resolves_to_its_own_entry(catalog: Catalog) -> None:
+    for entry in catalog:
+        for raw in entry.all_names():
+            assert catalog.get(raw.upper()) is entry
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+def test_model_info_keys_carry_the_architecture_prefix(entry: CatalogEntry) -> None:
+    info = entry.model_info
+    arch = info["general.architecture"]
+    assert arch == entry.family
+    for key in info:
+        assert key.startswith(("general.", f"{arch}.")), key
+    for suffix in ("block_count", "context_length", "embedding_length", "attention.head_count"):
+        assert isinstance(info[f"{arch}.{suffix}"], int) and info[f"{arch}.{suffix}"] > 0
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+def test_kv_heads_divide_heads(entry: CatalogEntry) -> None:
+    arch = entry.model_info["general.architecture"]
+    heads = entry.model_info[f"{arch}.attention.head_count"]
+    kv_heads = entry.model_info.get(f"{arch}.attention.head_count_kv", heads)
+    assert 0 < kv_heads <= heads and heads % kv_heads == 0
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+def test_parameter_count_matches_file_size(entry: CatalogEntry) -> None:
+    if not entry.file_size_bytes or not entry.parameter_count:
+        pytest.skip("file size or parameter count not recorded for this tag")
+    bits = entry.file_size_bytes * 8 / entry.parameter_count
+    # Generous: embeddings and output layers are kept at higher precision, and single-file
+    # vision models carry an F16 vision tower in the same blob.
+    assert 0.8 <= bits / BITS_PER_WEIGHT[entry.quantization] <= 1.5, f"{bits:.2f} bits per weight"
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+def test_quantization_is_one_the_library_publishes(entry: CatalogEntry) -> None:
+    tag_form = "fp16" if entry.quantization == "F16" else entry.quantization.lower()
+    assert tag_form in [q.lower() for q in entry.quantization_support]
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+def test_purpose_follows_the_size_rule(entry: CatalogEntry) -> None:
+    expected = infer_purpose(parameters_from_size(entry.size), entry.capabilities)
+    assert entry.purpose is expected
+
+
+@pytest.mark.parametrize("name", VISION_MODELS)
+def test_vision_models_have_the_vision_capability(catalog: Catalog, name: str) -> None:
+    entry = catalog.get(name)
+    assert entry is not None
+    assert "vision" in entry.capabilities and "completion" in entry.capabilities
+
+
+def test_only_vision_models_carry_projectors_or_vision_keys(catalog: Catalog) -> None:
+    for entry in catalog:
+        arch = entry.model_info["general.architecture"]
+        has_vision_facts = entry.projector_bytes > 0 or f"{arch}.vision.block_count" in entry.model_info
+        if has_vision_facts:
+            assert "vision" in entry.capabilities, entry.name
+        if entry.name not in VISION_MODELS:
+            assert "vision" not in entry.capabilities, entry.name
+
+
+def test_embedding_model_is_specialized_and_cannot_chat(catalog: Catalog) -> None:
+    entry = catalog.get("nomic-embed-text")
+    assert entry is not None
+    assert entry.capabilities == ("embedding",)
+    assert entry.purpose is ModelPurpose.SPECIALIZED
+
+
+@pytest.mark.parametrize("name", ["gemma3:4b", "gemma3:12b"])
+def test_gemma3_sliding_window_pattern_leaves_every_sixth_layer_global(catalog: Catalog, name: str) -> None:
+    entry = catalog.get(name)
+    assert entry is not None
+    info = entry.model_info
+    pattern = info["gemma3.attention.sliding_window_pattern"]
+    assert len(pattern) == info["gemma3.block_count"]
+    assert [i for i, sliding in enumerate(pattern) if not sliding] == list(range(5, len(pattern), 6))
+    assert info["gemma3.attention.sliding_window"] == 1024
+
+
+def test_mixtral_records_its_experts(catalog: Catalog) -> None:
+    entry = catalog.get("mixtral:8x7b")
+    assert entry is not None
+    assert (entry.model_info["llama.expert_count"], entry.model_info["llama.expert_used_count"]) == (8, 2)
+
+
+def test_user_catalog_merges_over_the_builtin_one(tmp_path: Path) -> None:
+    user = tmp_path / "catalog.json"
+    new = {
+        "name": "my-tagger:latest",
+        "ollama_tag": "my-tagger:latest",
+        "size": "2B",
+        "purpose": "speed",
+        "min_vram_gb": None,
+        "download_size_mb": 1500,
+        "aliases": ["my-tagger:v2"],
+    }
+    override = {"name": "LLAMA3.1:8B-INSTRUCT", "min_vram_gb": 5.5}
+    user.write_text(json.dumps({"format": "model-manager-catalog", "models": [override, new]}))
+    builtin, merged = load_catalog(), load_catalog(user)
+    assert len(merged) == len(builtin) + 1
+    before, changed = builtin.get("llama3.1:8b"), merged.get("llama3.1:8b")
+    assert before is not None and changed is not None
+    assert changed.min_vram_gb == 5.5 and changed.source == "user"
+    assert changed.file_size_bytes == before.file_size_bytes and changed.model_info == before.model_info
+    added = merged.get("my-tagger:v2")
+    assert added is not None and added.source == "user" and added.purpose is ModelPurpose.SPEED
+
+
+def test_missing_user_catalog_leaves_the_builtin_one(tmp_path: Path) -> None:
+    assert [e.name for e in load_catalog(tmp_path / "absent.json")] == [e.name for e in load_catalog()]
