@@ -1,1 +1,7 @@
 """GPU detection, importable as the seed writes it: ``from gpu_manager import GPUManager``."""
+
+from __future__ import annotations
+
+from model_manager.gpu import DetectionReport, GpuDevice, GPUManager
+
+__all__ = ["DetectionReport", "GPUManager", "GpuDevice"]

@@ -121,10 +121,15 @@ def test_kv_heads_divide_heads(entry: CatalogEntry) -> None:
     assert 0 < kv_heads <= heads and heads % kv_heads == 0
 
 
-@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+_SIZED = [e for e in _entries() if e.file_size_bytes and e.parameter_count]
+
+
+def test_most_entries_record_file_size_and_parameters() -> None:
+    assert len(_SIZED) >= len(_entries()) // 2
+
+
+@pytest.mark.parametrize("entry", _SIZED, ids=_ids(_SIZED))
 def test_parameter_count_matches_file_size(entry: CatalogEntry) -> None:
-    if not entry.file_size_bytes or not entry.parameter_count:
-        pytest.skip("file size or parameter count not recorded for this tag")
     bits = entry.file_size_bytes * 8 / entry.parameter_count
     # Generous: embeddings and output layers are kept at higher precision, and single-file
     # vision models carry an F16 vision tower in the same blob.
