@@ -37,6 +37,7 @@ from .errors import (
     ModelManagerError,
     ModelNotFoundError,
     ModelNotInstalledError,
+    OllamaError,
     OllamaUnavailableError,
 )
 from .exchange import EDITABLE_FIELDS, build_document, loads_document, parse_document
@@ -291,7 +292,8 @@ class ModelManager:
         if time.monotonic() - self._installed_at > INSTALLED_TTL_S:
             try:
                 self.sync()
-            except OllamaUnavailableError as exc:
+            except (OllamaUnavailableError, OllamaError) as exc:
+                # Listings keep answering from the last known state while Ollama is down or failing.
                 log.debug("installed state from the store: %s", exc.message)
                 self._installed_at = time.monotonic()
                 self._ollama_answered = False
