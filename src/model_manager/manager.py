@@ -23,7 +23,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -469,7 +470,7 @@ class ModelManager:
         Raises ModelNotFoundError, ModelNotInstalledError, InsufficientVramError (Ollama could not
         load it), OllamaUnavailableError.
         """
-        with self._switch_lock:
+        with self._exclusive():
             self._installed_at = -math.inf
             meta = self._resolve(name)
             if not meta["installed"]:
@@ -480,6 +481,13 @@ class ModelManager:
                 self._unload_quietly(previous)
             self.store.set_state(CURRENT_MODEL_KEY, meta["name"])
             return meta
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Switches and deletes run one at a time across threads and processes sharing this store,
+        so that two switches end in one consistent current model and a delete never races a switch."""
+        with self._switch_lock, self.store.lease("switch", ttl_s=self.settings.load_timeout_s + 30):
+            yield
 
     def _unload_quietly(self, name: str) -> None:
         meta = self._resolve_or_none(name)
@@ -514,7 +522,7 @@ class ModelManager:
 
         Raises ModelNotFoundError, ModelNotInstalledError, CannotDeleteCurrentError.
         """
-        with self._switch_lock:
+        with self._exclusive():
             self._installed_at = -math.inf
             meta = self._resolve(name)
             current = self.store.get_state(CURRENT_MODEL_KEY)

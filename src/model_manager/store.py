@@ -18,8 +18,11 @@ in order and inside one transaction each, whenever a store is opened.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,8 +104,35 @@ def _m001_tables(conn: sqlite3.Connection) -> None:
     )
 
 
+def m002_download_jobs(conn: sqlite3.Connection) -> None:
+    """Download jobs of the REST API, kept so that a restart can report and resume them."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE download_jobs (
+            id          TEXT PRIMARY KEY,
+            model       TEXT NOT NULL,
+            model_key   TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            completed   INTEGER NOT NULL DEFAULT 0,
+            total       INTEGER NOT NULL DEFAULT 0,
+            detail      TEXT NOT NULL DEFAULT '',
+            error       TEXT,
+            message     TEXT,
+            owner       TEXT NOT NULL DEFAULT '',
+            attempts    INTEGER NOT NULL DEFAULT 1,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX download_jobs_model ON download_jobs (model_key, created_at);
+        CREATE INDEX download_jobs_status ON download_jobs (status)
+        """,
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [m001_initial]
+MIGRATIONS: list[Migration] = [m001_initial, m002_download_jobs]
 
 
 @dataclass(frozen=True)
@@ -238,6 +268,31 @@ class Store:
                 (key, value),
             )
 
+    @contextmanager
+    def lease(self, name: str, ttl_s: float, poll_s: float = 0.02) -> Iterator[None]:
+        """Hold a named lease shared by every process using this store; waits while another holds it.
+
+        The lease expires ``ttl_s`` seconds after it was taken, so a holder that died (killed
+        mid-switch) blocks others for at most that long.
+        """
+        key, token = f"lease:{name}", f"{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex}"
+        while True:
+            now = time.time()
+            with self._write() as conn:
+                row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+                if row is None or float(row[0].rpartition("|")[2] or 0) < now:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                        (key, f"{token}|{now + ttl_s}"),
+                    )
+                    break
+            time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            with self._write() as conn:
+                conn.execute("DELETE FROM state WHERE key = ? AND value LIKE ?", (key, f"{token}|%"))
+
     # --- models ------------------------------------------------------------------------------
 
     def get_model(self, name: str) -> ModelRecord | None:
@@ -368,3 +423,74 @@ class Store:
 
     def integrity_check(self) -> str:
         return str(self._read("PRAGMA integrity_check")[0][0])
+
+    # --- download jobs (REST API; see jobs.py) ---------------------------------------------------
+    # Rows are plain dicts: the job record and its rules live in jobs.py, the store only keeps them.
+
+    JOB_COLUMNS = (
+        "id",
+        "model",
+        "model_key",
+        "status",
+        "completed",
+        "total",
+        "detail",
+        "error",
+        "message",
+        "owner",
+        "attempts",
+        "created_at",
+        "updated_at",
+        "finished_at",
+    )
+
+    def save_job(self, job: Mapping[str, Any]) -> None:
+        """Insert or replace one job row (keys: ``JOB_COLUMNS``; missing ones take their defaults)."""
+        columns = [c for c in self.JOB_COLUMNS if c in job]
+        placeholders = ", ".join("?" for _ in columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO download_jobs ({', '.join(columns)}) VALUES ({placeholders}) "
+                f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                [job[c] for c in columns],
+            )
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM download_jobs WHERE id = ?", (job_id,))
+        return dict(rows[0]) if rows else None
+
+    def list_jobs(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest jobs first."""
+        rows = self._read("SELECT * FROM download_jobs ORDER BY created_at DESC, id LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
+    def latest_job(self, model_key: str) -> dict[str, Any] | None:
+        rows = self._read(
+            "SELECT * FROM download_jobs WHERE model_key = ? ORDER BY created_at DESC, id LIMIT 1",
+            (model_key,),
+        )
+        return dict(rows[0]) if rows else None
+
+    def interrupt_jobs(self, orphaned: Callable[[str], bool], at: str) -> list[str]:
+        """Mark queued or running jobs whose ``owner`` is ``orphaned`` as interrupted; return their ids."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, owner FROM download_jobs WHERE status IN ('queued', 'running')"
+            ).fetchall()
+            ids = [r["id"] for r in rows if orphaned(r["owner"])]
+            conn.executemany(
+                "UPDATE download_jobs SET status = 'interrupted', updated_at = ? WHERE id = ?",
+                [(at, i) for i in ids],
+            )
+        return ids
+
+    def prune_jobs(self, keep: int) -> int:
+        """Delete all but the newest ``keep`` finished jobs; return how many went."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                """DELETE FROM download_jobs WHERE status NOT IN ('queued', 'running', 'interrupted')
+                   AND id NOT IN (SELECT id FROM download_jobs ORDER BY created_at DESC LIMIT ?)""",
+                (keep,),
+            )
+            return cursor.rowcount
