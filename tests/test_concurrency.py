@@ -41,8 +41,12 @@ READER = textwrap.dedent(
 def test_four_writers_and_a_reader_lose_nothing(tmp_path: Path) -> None:
     per_writer = 10_000
     ModelManager(host="http://127.0.0.1:9", data_dir=tmp_path).close()
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(per_writer)]) for _ in range(4)]
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(tmp_path), "5"], stdout=subprocess.PIPE, text=True)
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(per_writer)]) for _ in range(4)
+    ]
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(tmp_path), "5"], stdout=subprocess.PIPE, text=True
+    )
     assert [w.wait(timeout=300) for w in writers] == [0, 0, 0, 0]
     out, _ = reader.communicate(timeout=60)
     assert reader.returncode == 0 and int(out) > 0
@@ -125,7 +129,9 @@ def test_a_delete_racing_a_switch_never_deletes_the_current_model(
         manager.sync()
         assert manager.switch_model(a)
         switch = subprocess.Popen([sys.executable, "-c", SWITCHER, ollama.url, home, b])
-        delete = subprocess.Popen([sys.executable, "-c", DELETER, ollama.url, home, b], stdout=subprocess.PIPE)
+        delete = subprocess.Popen(
+            [sys.executable, "-c", DELETER, ollama.url, home, b], stdout=subprocess.PIPE
+        )
         assert switch.wait(timeout=60) == 0 and delete.wait(timeout=60) == 0
         current = manager.get_current_model()
         entry = manager.catalog.get(current or "")

@@ -76,7 +76,10 @@ def test_kill_during_record_usage(tmp_path: Path) -> None:
 
 
 def _doc(usage: int) -> dict[str, object]:
-    models = {f"model-{i}:latest": {"statistics": {"usage_count": usage, "success_count": usage}} for i in range(200)}
+    models = {
+        f"model-{i}:latest": {"statistics": {"usage_count": usage, "success_count": usage}}
+        for i in range(200)
+    }
     return {"format": "model-manager-metadata", "version": 1, "models": models}
 
 
