@@ -1,0 +1,216 @@
+"""Command-line interface: ``model-manager`` and ``python -m model_manager``.
+
+Start-up is kept light on purpose: this module imports only the standard library's ``argparse``, so
+``--help`` and usage errors never pay for the manager, the Ollama client or rich. Each command's
+module imports what it needs when it runs, and rich is imported only for human output.
+
+Exit codes: 0 success, 1 a failed operation (the manager raised, or the answer is "no": ``check`` finds
+the model does not fit, ``recommend`` finds nothing that fits, ``rm`` is not confirmed), 2 bad usage
+(argparse's own errors, bad figures, refusing to ask for confirmation without a terminal),
+130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+PRIORITIES = ("speed", "balanced", "quality")
+PURPOSES = ("speed", "balanced", "quality", "specialized")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def vram_figure(text: str) -> float:
+    """argparse type for a VRAM figure in GB: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GB") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of GB >= 0")
+    return value
+
+
+def _port_or_zero(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
+def _common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options accepted before and after the command name.
+
+    Below the top level they default to SUPPRESS, so ``model-manager --json list`` is not undone by
+    the subcommand's own default.
+    """
+    default: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document and nothing else",
+        **default,
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where the metadata store lives (default: $MODEL_MANAGER_HOME or the user data dir)",
+        **default,
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        help="log what the library does to stderr (-vv for debug detail)",
+        **({"default": 0} if top else default),
+    )
+    names = ("--host", "--ollama-host") if top else ("--ollama-host",)
+    parser.add_argument(
+        *names,
+        dest="ollama_host",
+        metavar="URL",
+        help="Ollama's address (default: $OLLAMA_HOST or 127.0.0.1:11434)",
+        **default,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree (argparse only, so building it costs nothing worth measuring)."""
+    parser = argparse.ArgumentParser(
+        prog="model-manager",
+        description="Manage local LLMs served by Ollama: catalog, fit, recommendations, downloads, "
+        "switching and usage statistics.",
+        epilog="Exit codes: 0 success, 1 failed operation, 2 bad usage, 130 interrupted.",
+    )
+    _common_options(parser, top=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, top=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, aliases=list(aliases), help=help_text, description=help_text, parents=[common]
+        )
+
+    p = add("list", "list catalog and installed models")
+    p.add_argument("--installed", action="store_true", help="only models Ollama has installed")
+    p.add_argument("--purpose", type=str.lower, choices=PURPOSES, help="only models of this purpose")
+    p.add_argument("--max-vram", type=vram_figure, metavar="GB", help="only models that fit in GB of VRAM")
+
+    add("current", "show the current model")
+
+    p = add("recommend", "recommend a model for the available VRAM and a priority")
+    p.add_argument("first", nargs="?", metavar="VRAM", help="GB of VRAM (detected when left out)")
+    p.add_argument(
+        "second", nargs="?", metavar="PRIORITY", help=f"one of {', '.join(PRIORITIES)} (default balanced)"
+    )
+
+    p = add("stats", "usage statistics of every model, or of one")
+    p.add_argument("model", nargs="?", metavar="MODEL")
+    p.add_argument("--all", action="store_true", help="list models without recorded usage too")
+
+    p = add("info", "everything known about a model")
+    p.add_argument("model", metavar="MODEL")
+
+    p = add("check", "check whether a model fits in the available VRAM")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument(
+        "vram", nargs="?", type=vram_figure, metavar="VRAM", help="GB of VRAM (detected when left out)"
+    )
+
+    p = add("pull", "download a model through Ollama (resumes an interrupted download)", ["download"])
+    p.add_argument("model", metavar="MODEL")
+
+    p = add("rm", "delete a model from Ollama", ["delete"])
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+    p = add("use", "load a model in Ollama and make it the current model", ["switch"])
+    p.add_argument("model", metavar="MODEL")
+
+    add("ps", "models Ollama has loaded, with memory and how much is on the GPU")
+    add("gpu", "GPU devices, memory usable by models, and what each probe saw")
+    add("sync", "read the installed models from Ollama into the store")
+
+    p = add("export", "write statistics and metadata to a JSON file")
+    p.add_argument("file", metavar="FILE")
+
+    p = add("import", "read statistics and metadata from a JSON file written by export")
+    p.add_argument("file", metavar="FILE")
+
+    p = add("serve", "run the REST API server (Ctrl-C stops it)")
+    # The server's own options (model_manager.server.build_parser), declared here so that --help does
+    # not import the server; a test keeps the two lists equal.
+    p.add_argument(
+        "--host",
+        dest="bind_host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address to bind (default 127.0.0.1; others need MODEL_MANAGER_API_TOKEN)",
+    )
+    p.add_argument("--port", type=_port_or_zero, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the API (repeatable)",
+    )
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    return parser
+
+
+def parse_recommend_args(parser: argparse.ArgumentParser, tokens: Sequence[str]) -> tuple[float | None, str]:
+    """``recommend [VRAM] [PRIORITY]``: a number is the VRAM, a priority word the priority, any order."""
+    vram: float | None = None
+    priority: str | None = None
+    for token in tokens:
+        word = token.strip().lower()
+        if word in PRIORITIES and priority is None:
+            priority = word
+            continue
+        if vram is None and word not in PRIORITIES:
+            try:
+                vram = vram_figure(token)
+            except argparse.ArgumentTypeError as exc:
+                parser.error(
+                    f"recommend: {exc}; expected [VRAM] [PRIORITY] with PRIORITY one of "
+                    f"{', '.join(PRIORITIES)}"
+                )
+            continue
+        parser.error(f"recommend: unexpected {token!r}; expected [VRAM] [PRIORITY]")
+    return vram, priority or "balanced"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (the console script passes it to ``sys.exit``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "recommend":
+        tokens = [t for t in (args.first, args.second) if t is not None]
+        args.vram, args.priority = parse_recommend_args(parser, tokens)
+    try:
+        from .commands import run
+
+        return run(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep Python from complaining at exit.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED

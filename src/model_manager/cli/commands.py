@@ -1,0 +1,506 @@
+"""The commands: each parses nothing (argparse did), makes one manager call, renders, returns an exit code.
+
+Imported by :func:`model_manager.cli.main` only once a command is known, so the manager's imports are
+paid by commands that need them, never by ``--help``. Output rules:
+
+* ``--json``: exactly one JSON document on stdout, for failures too (``{"success": false, "error":
+  code, "message", "solution"}``, the REST API's envelope); the human error text still goes to stderr.
+* Human: rich tables on stdout; notes, prompts, progress and errors on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    InvalidDocumentError,
+    InvalidRequestError,
+    ModelManagerError,
+    ModelNotInstalledError,
+)
+from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..manager import ModelManager
+
+ALIASES = {"download": "pull", "delete": "rm", "switch": "use"}
+
+# A next step the CLI can name for an error, after the error table's generic solution.
+HINTS = {
+    "model_not_found": "`model-manager list` shows the catalog",
+    "model_not_installed": "`model-manager pull MODEL` downloads it",
+    "cannot_delete_current": "`model-manager use OTHER-MODEL` switches first",
+    "insufficient_vram": "`model-manager recommend` picks one that fits",
+}
+
+
+class Context:
+    """One run's options, streams and lazily built manager."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.json: bool = bool(getattr(args, "json", False))
+        self.out = sys.stdout
+        self.err = sys.stderr
+        self._manager: ModelManager | None = None
+        self._console: Console | None = None
+
+    @property
+    def manager(self) -> ModelManager:
+        if self._manager is None:
+            from ..manager import ModelManager
+
+            self._manager = ModelManager(host=self.args.ollama_host, data_dir=self.args.data_dir)
+        return self._manager
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from .render import make_console
+
+            self._console = make_console(self.out)
+        return self._console
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+
+    # --- output -----------------------------------------------------------------------------
+
+    def emit(self, doc: Any) -> None:
+        """The one JSON document of a ``--json`` run."""
+        self.out.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+        self.out.flush()
+
+    def show(self, table: Table) -> None:
+        if self.out.isatty():
+            self.console.print(table)
+            return
+        # In a file or pipe, drop the padding rich adds after the last column, for diff and awk.
+        with self.console.capture() as captured:
+            self.console.print(table)
+        self.out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+    def say(self, text: str) -> None:
+        """A line of human output on stdout (plain text, never rich markup)."""
+        self.out.write(text + "\n")
+
+    def note(self, text: str) -> None:
+        """A remark for people, on stderr so it never mixes with output meant for a pipe."""
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def fail(self, error: str, message: str, solution: str, code: int = EXIT_FAILED) -> int:
+        if self.json:
+            self.emit({"success": False, "error": error, "message": message, "solution": solution})
+        self.note(f"{message}\nSolution: {solution}")
+        return code
+
+    def fail_with(self, exc: ModelManagerError) -> int:
+        solution = exc.solution
+        hint = HINTS.get(exc.kind_code)
+        if hint:
+            solution = f"{solution} ({hint})"
+        if isinstance(exc, ModelNotInstalledError) and self._manager is not None:
+            # "Not installed" may only mean "not seen": say so when Ollama did not answer.
+            self.installed_state()
+        return self.fail(exc.code, exc.message, solution, exit_code(exc))
+
+    def installed_state(self) -> bool:
+        """Whether Ollama answered; when it did not, say so once (human output only)."""
+        known = self.manager.installed_state_known()
+        if not known and not self.json:
+            self.note(
+                f"Note: Ollama is not reachable at {self.manager.ollama.host}; installed state is unknown "
+                "(showing what was last seen)."
+            )
+        return known
+
+
+def exit_code(exc: ModelManagerError) -> int:
+    """Bad input on the command line is usage (2); a bad import file is a failed operation (1)."""
+    if isinstance(exc, InvalidRequestError) and not isinstance(exc, InvalidDocumentError):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+def _current_or_none(manager: ModelManager) -> str | None:
+    try:
+        return manager.current_model()
+    except ModelManagerError:
+        return None
+
+
+def _with_required(manager: ModelManager, meta: dict[str, Any]) -> dict[str, Any]:
+    # The VRAM the manager filters and recommends by: Min VRAM from the catalog, else its estimate.
+    meta["required_vram_gb"] = manager._required_gb(meta)
+    return meta
+
+
+def _vram(ctx: Context, given: float | None) -> tuple[float, str]:
+    if given is not None:
+        return given, "argument"
+    return ctx.manager.available_vram_gb(), "detected"
+
+
+# --- catalog commands (work while Ollama is down) ---------------------------------------------------
+
+
+def cmd_list(ctx: Context) -> int:
+    a, m = ctx.args, ctx.manager
+    models = m.list_available_models(installed_only=a.installed, purpose=a.purpose, max_vram_gb=a.max_vram)
+    models = [_with_required(m, meta) for meta in models]
+    known = ctx.installed_state()
+    current = _current_or_none(m)
+    if ctx.json:
+        ctx.emit(
+            {"models": models, "count": len(models), "current_model": current, "installed_state_known": known}
+        )
+        return EXIT_OK
+    if not models:
+        ctx.say("No models match.")
+        return EXIT_OK
+    from .render import models_table
+
+    ctx.show(models_table(models, current=current, known=known))
+    if current is not None and any(meta["name"].lower() == current.lower() for meta in models):
+        ctx.say("* current model")
+    return EXIT_OK
+
+
+def cmd_current(ctx: Context) -> int:
+    m = ctx.manager
+    name = m.current_model()
+    known = ctx.installed_state()
+    if ctx.json:
+        ctx.emit({"current_model": name, "installed_state_known": known})
+    elif name is None:
+        ctx.say("No current model. Choose one with: model-manager use MODEL")
+    else:
+        ctx.say(f"Current model: {name}")
+    return EXIT_OK
+
+
+def cmd_recommend(ctx: Context) -> int:
+    a, m = ctx.args, ctx.manager
+    vram, source = _vram(ctx, a.vram)
+    rec = m.recommend(vram, a.priority)
+    known = ctx.installed_state()
+    if ctx.json:
+        ctx.emit(
+            {
+                **rec.to_dict(),
+                "priority": a.priority,
+                "available_vram_gb": vram,
+                "vram_source": source,
+                "installed_state_known": known,
+            }
+        )
+        return EXIT_OK if rec.model else EXIT_FAILED
+    if rec.model is None:
+        return ctx.fail(
+            "no_recommendation",
+            f"No recommendation: {rec.reason}",
+            f"Use smaller model (try another priority, e.g. `model-manager recommend {vram:g} speed`)",
+        )
+    from .render import candidates_table
+
+    ctx.say(f"Recommended: {rec.model}")
+    ctx.say(f"Why: {rec.reason}" + (" (VRAM detected)" if source == "detected" else ""))
+    ctx.show(candidates_table(rec.candidates, rec.model))
+    installed = next((c["installed"] for c in rec.candidates if c["name"] == rec.model), False)
+    action = "use" if installed else "pull"
+    ctx.say(f"Next: model-manager {action} {rec.model}")
+    return EXIT_OK
+
+
+def cmd_stats(ctx: Context) -> int:
+    a, m = ctx.args, ctx.manager
+    if a.model:
+        one = m.statistics(a.model)
+        known = ctx.installed_state()
+        if ctx.json:
+            ctx.emit({"statistics": one, "installed_state_known": known})
+        else:
+            from .render import stats_details
+
+            ctx.show(stats_details(one))
+        return EXIT_OK
+    every = m.all_statistics()
+    known = ctx.installed_state()
+    if ctx.json:
+        ctx.emit({"statistics": every, "installed_state_known": known})
+        return EXIT_OK
+    rows = sorted(every.values(), key=lambda s: (-s["usage_count"], s["name"]))
+    shown = rows if a.all else [s for s in rows if s["usage_count"]]
+    if not shown:
+        ctx.say("No usage recorded yet.")
+        return EXIT_OK
+    from .render import stats_table
+
+    ctx.show(stats_table(shown))
+    if len(shown) < len(rows):
+        ctx.say(f"{len(rows) - len(shown)} more models without recorded usage (--all shows them).")
+    return EXIT_OK
+
+
+def cmd_info(ctx: Context) -> int:
+    m = ctx.manager
+    meta = _with_required(m, m.model_info(ctx.args.model))
+    known = ctx.installed_state()
+    if ctx.json:
+        ctx.emit({"model": meta, "installed_state_known": known})
+        return EXIT_OK
+    from .render import model_details
+
+    ctx.show(model_details(meta, meta["required_vram_gb"]))
+    return EXIT_OK
+
+
+def cmd_check(ctx: Context) -> int:
+    vram, source = _vram(ctx, ctx.args.vram)
+    result = ctx.manager.compatibility(ctx.args.model, vram)
+    code = EXIT_OK if result.compatible else EXIT_FAILED
+    if ctx.json:
+        ctx.emit({**result.to_dict(), "vram_source": source})
+        return code
+    ctx.say(result.message + (" (VRAM detected)" if source == "detected" else ""))
+    if not result.compatible:
+        ctx.note(f"Solution: Use smaller model ({HINTS['insufficient_vram']})")
+    return code
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+def cmd_pull(ctx: Context) -> int:
+    from .progress import PullDisplay, make_display
+
+    name = ctx.args.model
+    display: PullDisplay | None = None if ctx.json else make_display(ctx.err)
+    try:
+        message = ctx.manager.download(name, display.update if display else None)
+    except KeyboardInterrupt:
+        if display is not None:
+            display.close()
+            display = None
+        return ctx.fail(
+            "interrupted",
+            f"Pull of {name} interrupted.",
+            f"Run `model-manager pull {name}` again to resume: the downloaded part is kept.",
+            EXIT_INTERRUPTED,
+        )
+    finally:
+        if display is not None:
+            display.close()
+    if ctx.json:
+        ctx.emit({"success": True, "model": name, "message": message})
+    else:
+        ctx.say(message)
+    return EXIT_OK
+
+
+def cmd_rm(ctx: Context) -> int:
+    m, name = ctx.manager, ctx.args.model
+    meta = m.model_info(name)
+    if not meta["installed"]:
+        raise ModelNotInstalledError(meta["name"])
+    if not ctx.args.yes:
+        if not sys.stdin.isatty():
+            return ctx.fail(
+                "confirmation_required",
+                f"Not deleting {meta['name']} without confirmation: stdin is not a terminal.",
+                "Pass -y to delete without asking",
+                EXIT_USAGE,
+            )
+        if not _confirm(
+            ctx, f"Delete {meta['name']} ({meta['ollama_tag']}, {_size(meta)}) from Ollama? [y/N] "
+        ):
+            return ctx.fail("cancelled", f"Not deleted: {meta['name']}.", "Answer y to delete")
+    message = m.delete(name)
+    if ctx.json:
+        ctx.emit({"success": True, "model": meta["name"], "message": message})
+    else:
+        ctx.say(message)
+    return EXIT_OK
+
+
+def _size(meta: dict[str, Any]) -> str:
+    from .render import download_size
+
+    return download_size(meta["download_size_mb"])
+
+
+def _confirm(ctx: Context, prompt: str) -> bool:
+    ctx.err.write(prompt)
+    ctx.err.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_use(ctx: Context) -> int:
+    name = ctx.args.model
+    if ctx.json or not ctx.err.isatty():
+        meta = ctx.manager.switch(name)
+    else:
+        from .render import make_console
+
+        with make_console(ctx.err).status(f"Loading {name} in Ollama…"):
+            meta = ctx.manager.switch(name)
+    message = f"Switched to {meta['name']}"
+    if ctx.json:
+        ctx.emit({"success": True, "model": _with_required(ctx.manager, meta), "message": message})
+    else:
+        ctx.say(message)
+    return EXIT_OK
+
+
+def cmd_ps(ctx: Context) -> int:
+    rows = ctx.manager.running_models()
+    if ctx.json:
+        ctx.emit({"models": rows})
+        return EXIT_OK
+    if not rows:
+        ctx.say("No models loaded.")
+        return EXIT_OK
+    from .render import running_table
+
+    ctx.show(running_table(rows))
+    return EXIT_OK
+
+
+def cmd_gpu(ctx: Context) -> int:
+    from ..gpu import GPUManager
+
+    # Built without the manager: detection needs no store, and it reads MODEL_MANAGER_VRAM_GB itself,
+    # so the report names that variable as the override's source.
+    with GPUManager() as gpu:
+        report = gpu.report().to_dict()
+    if ctx.json:
+        ctx.emit(report)
+        return EXIT_OK
+    from .render import devices_table, gb, probes_table
+
+    summary = f"Memory available for models: {gb(report['available_gb'])} ({report['backend']})"
+    override = report["override"]
+    if override is not None:
+        summary += f"; set by {override['source']}, detected {gb(report['detected_available_gb'])}"
+    ctx.say(summary)
+    if report["devices"]:
+        ctx.show(devices_table(report["devices"]))
+    if report["probes"]:
+        ctx.show(probes_table(report["probes"]))
+    for line in report["notes"]:
+        ctx.say(f"Note: {line}")
+    return EXIT_OK
+
+
+def cmd_sync(ctx: Context) -> int:
+    result = ctx.manager.sync()
+    if ctx.json:
+        ctx.emit(result)
+        return EXIT_OK
+    ctx.say(f"Ollama at {ctx.manager.ollama.host} has {len(result['installed'])} models installed.")
+    for key in ("added", "removed"):
+        if result[key]:
+            ctx.say(f"{key.capitalize()}: {', '.join(result[key])}")
+    return EXIT_OK
+
+
+def cmd_export(ctx: Context) -> int:
+    path = ctx.args.file
+    try:
+        message = ctx.manager.export_document(path)
+    except OSError as exc:
+        return ctx.fail(
+            "export_failed",
+            f"Export failed: cannot write {path}: {exc.strerror or exc}",
+            "Choose a path in a directory you can write to",
+        )
+    return _done(ctx, message, path=os.path.abspath(path))
+
+
+def cmd_import(ctx: Context) -> int:
+    return _done(ctx, ctx.manager.import_document(ctx.args.file), path=os.path.abspath(ctx.args.file))
+
+
+def _done(ctx: Context, message: str, **extra: Any) -> int:
+    if ctx.json:
+        ctx.emit({"success": True, "message": message, **extra})
+    else:
+        ctx.say(message)
+    return EXIT_OK
+
+
+def cmd_serve(ctx: Context) -> int:
+    a = ctx.args
+    if ctx.json:
+        return ctx.fail(
+            "invalid_request",
+            "serve runs until stopped and prints a log, not one JSON document",
+            "Leave out --json",
+            EXIT_USAGE,
+        )
+    # The server builds its manager from the environment, like every other entry point.
+    if a.ollama_host is not None:
+        os.environ["OLLAMA_HOST"] = a.ollama_host
+    if a.data_dir is not None:
+        os.environ["MODEL_MANAGER_HOME"] = a.data_dir
+    from ..server import run_from_args
+
+    options = argparse.Namespace(
+        host=a.bind_host,
+        port=a.port,
+        allow_origin=a.allow_origin,
+        log_level=a.log_level,
+        no_access_log=a.no_access_log,
+    )
+    return run_from_args(options)
+
+
+COMMANDS: dict[str, Callable[[Context], int]] = {
+    "list": cmd_list,
+    "current": cmd_current,
+    "recommend": cmd_recommend,
+    "stats": cmd_stats,
+    "info": cmd_info,
+    "check": cmd_check,
+    "pull": cmd_pull,
+    "rm": cmd_rm,
+    "use": cmd_use,
+    "ps": cmd_ps,
+    "gpu": cmd_gpu,
+    "sync": cmd_sync,
+    "export": cmd_export,
+    "import": cmd_import,
+    "serve": cmd_serve,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command; expected failures become a message and an exit code, never a traceback."""
+    quiet = logging.NullHandler()
+    library_log = logging.getLogger("model_manager")
+    if args.verbose:
+        logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO, stream=sys.stderr)
+    else:
+        # The CLI reports failures itself; without a handler, Python would print the library's
+        # warnings on stderr a second time, without a solution.
+        library_log.addHandler(quiet)
+    ctx = Context(args)
+    try:
+        return COMMANDS[ALIASES.get(args.command, args.command)](ctx)
+    except ModelManagerError as exc:
+        return ctx.fail_with(exc)
+    finally:
+        ctx.close()
+        library_log.removeHandler(quiet)

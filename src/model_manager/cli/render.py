@@ -1,0 +1,277 @@
+"""Human output: rich tables and the size formats of the seed's catalog ("4.7GB", "6GB", "26GB").
+
+Imported only by commands that print for people, so ``--json`` runs and ``--help`` never load rich.
+Formatting helpers are pure functions so tests can pin the exact strings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+PIPE_WIDTH = 200
+"""Console width when output is not a terminal: wide enough that table rows never wrap in a file."""
+
+
+def make_console(stream: IO[str]) -> Console:
+    """A console on ``stream``; not a terminal means no colour codes and no wrapping at 80 columns."""
+    is_tty = stream.isatty()
+    width = None if is_tty or os.environ.get("COLUMNS") else PIPE_WIDTH
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
+
+
+# --- formats -------------------------------------------------------------------------------------
+
+
+def gb(value: float | None) -> str:
+    """A size in GB as the seed's catalog writes download sizes: "1.3GB", "2.0GB", "26GB"."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}GB" if value >= 10 else f"{value:.1f}GB"
+
+
+def download_size(mb: float | None) -> str:
+    """The catalog's Download Size column from megabytes (decimal, as Ollama counts)."""
+    return gb(mb / 1000) if mb else "-"
+
+
+def vram(value: float | None, *, estimated: bool = False) -> str:
+    """A VRAM figure as the seed writes Min VRAM: whole numbers bare ("6GB"), else one decimal."""
+    if value is None:
+        return "-"
+    text = f"{value:.0f}GB" if float(value).is_integer() else f"{value:.1f}GB"
+    return f"~{text}" if estimated else text
+
+
+def size_bytes(n: int | None) -> str:
+    """Bytes as GB (or MB below 1 GB, where "0.0GB" would say nothing)."""
+    if not n:
+        return "0B"
+    if n < 1e9:
+        return f"{n / 1e6:.0f}MB" if n >= 1e6 else f"{n / 1e3:.0f}kB"
+    return gb(n / 1e9)
+
+
+def percent(rate: float) -> str:
+    return f"{rate * 100:.1f}%"
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f}s"
+
+
+def timestamp(value: str | None) -> str:
+    """An ISO timestamp shortened to the minute ("2025-01-31 14:05"); "-" when never."""
+    if not value:
+        return "-"
+    return value.replace("T", " ")[:16]
+
+
+def processor(fraction_on_gpu: float) -> str:
+    """Where a loaded model runs, as ``ollama ps`` says it: "100% GPU", "100% CPU", "48%/52% CPU/GPU"."""
+    on_gpu = round(fraction_on_gpu * 100)
+    if on_gpu >= 100:
+        return "100% GPU"
+    if on_gpu <= 0:
+        return "100% CPU"
+    return f"{100 - on_gpu}%/{on_gpu}% CPU/GPU"
+
+
+def yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+
+def _table(*columns: str, right: Iterable[str] = ()) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    right_set = set(right)
+    for column in columns:
+        table.add_column(column, justify="right" if column in right_set else "left", no_wrap=True)
+    return table
+
+
+def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, known: bool) -> Table:
+    """The seed's catalog table plus installed state, usage and the current-model marker."""
+    installed_header = "Installed" if known else "Installed (last seen)"
+    table = _table(
+        " ",
+        "Model",
+        "Size",
+        "Purpose",
+        "Min VRAM",
+        "Download Size",
+        installed_header,
+        "Uses",
+        right=("Min VRAM", "Download Size", "Uses"),
+    )
+    current_key = current.lower() if current else None
+    for m in models:
+        table.add_row(
+            "*" if current_key is not None and m["name"].lower() == current_key else "",
+            m["name"],
+            m["size"] or "-",
+            m["purpose"].capitalize(),
+            vram(m["required_vram_gb"], estimated=m["min_vram_gb"] is None),
+            download_size(m["download_size_mb"]),
+            yes_no(m["installed"]),
+            str(m["usage_count"]),
+        )
+    return table
+
+
+def model_details(meta: Mapping[str, Any], required_vram_gb: float) -> Table:
+    """``info``: every field of a model's metadata, one per line."""
+    estimated = meta["min_vram_gb"] is None
+    rows = [
+        ("Model", meta["name"]),
+        ("Ollama tag", meta["ollama_tag"]),
+        ("Size", meta["size"] or "-"),
+        ("Purpose", meta["purpose"].capitalize()),
+        ("Description", meta["description"] or "-"),
+        ("Recommended use", meta["recommended_use"] or "-"),
+        ("Min VRAM", vram(required_vram_gb, estimated=estimated) + (" (estimated)" if estimated else "")),
+        ("Download size", download_size(meta["download_size_mb"])),
+        ("Quantization", meta.get("quantization") or "-"),
+        ("Quantizations", ", ".join(meta["quantization_support"]) or "-"),
+        ("Capabilities", ", ".join(meta.get("capabilities") or []) or "-"),
+        ("Installed", yes_no(meta["installed"])),
+        *_usage_rows(meta),
+        ("Source", meta.get("source") or "-"),
+    ]
+    return _key_values(rows)
+
+
+def _usage_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    used = bool(stats["usage_count"])
+    return [
+        ("Uses", str(stats["usage_count"])),
+        ("Success rate", percent(stats["success_rate"]) if used else "-"),
+        ("Avg inference", seconds(stats["avg_inference_time"]) if used else "-"),
+        ("Last used", timestamp(stats["last_used"])),
+    ]
+
+
+def stats_details(stats: Mapping[str, Any]) -> Table:
+    """``stats MODEL``: the seed's statistics fields."""
+    return _key_values(
+        [("Model", stats["name"]), *_usage_rows(stats), ("Installed", yes_no(stats["installed"]))]
+    )
+
+
+def stats_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """``stats``: one line per model, most used first."""
+    table = _table(
+        "Model",
+        "Uses",
+        "Success",
+        "Avg time",
+        "Last used",
+        "Installed",
+        right=("Uses", "Success", "Avg time"),
+    )
+    for s in rows:
+        used = bool(s["usage_count"])
+        table.add_row(
+            s["name"],
+            str(s["usage_count"]),
+            percent(s["success_rate"]) if used else "-",
+            seconds(s["avg_inference_time"]) if used else "-",
+            timestamp(s["last_used"]),
+            yes_no(s["installed"]),
+        )
+    return table
+
+
+def candidates_table(candidates: Sequence[Mapping[str, Any]], chosen: str | None) -> Table:
+    """``recommend``: every model that fits, best first."""
+    table = _table(
+        " ", "Candidate", "Needs VRAM", "Installed", "Uses", "Avg time", right=("Needs VRAM", "Uses")
+    )
+    for c in candidates:
+        used = bool(c["usage_count"])
+        table.add_row(
+            "*" if c["name"] == chosen else "",
+            c["name"],
+            vram(c["required_vram_gb"]),
+            yes_no(c["installed"]),
+            str(c["usage_count"]),
+            seconds(c["avg_inference_time"]) if used else "-",
+        )
+    return table
+
+
+def running_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """``ps``: what Ollama has loaded, as ``ollama ps`` shows it."""
+    table = _table(
+        "Model",
+        "Ollama tag",
+        "Size",
+        "On GPU",
+        "Processor",
+        "Context",
+        "Until",
+        right=("Size", "On GPU", "Context"),
+    )
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["ollama_tag"],
+            size_bytes(r["size_bytes"]),
+            size_bytes(r["size_vram_bytes"]),
+            processor(r["gpu_fraction"]),
+            str(r["context_length"] or "-"),
+            timestamp(r["expires_at"]),
+        )
+    return table
+
+
+def devices_table(devices: Sequence[Mapping[str, Any]]) -> Table:
+    """``gpu``: each device the probes found (GpuDevice.to_dict rows)."""
+    table = _table(
+        "#",
+        "Backend",
+        "Name",
+        "Total",
+        "Free",
+        "Usable",
+        "Source",
+        "Note",
+        right=("#", "Total", "Free", "Usable"),
+    )
+    for d in devices:
+        note = d.get("problem") or d.get("note") or ("hidden" if not d.get("visible", True) else "")
+        table.add_row(
+            "-" if d["index"] is None else str(d["index"]),
+            d["backend"],
+            d["name"],
+            gb(d["total_bytes"] / 2**30),
+            gb(d["free_bytes"] / 2**30),
+            gb(d["usable_bytes"] / 2**30),
+            f"{d['source']} ({d['accuracy']})",
+            note,
+        )
+    return table
+
+
+def probes_table(probes: Sequence[Mapping[str, Any]]) -> Table:
+    """``gpu``: what each probe saw and whether its answer was used."""
+    table = _table("Probe", "Status", "Detail")
+    for p in probes:
+        table.add_row(p["probe"], p["status"], p["detail"])
+    return table
