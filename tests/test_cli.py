@@ -496,9 +496,10 @@ def test_rm_refusals(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> N
     assert "Solution: Switch first" in current.err
 
 
-def test_not_installed_with_ollama_down_says_state_is_unknown(cli: Cli, down_url: str) -> None:
+def test_switch_with_ollama_down_says_ollama_is_unreachable(cli: Cli, down_url: str) -> None:
     result = cli("use", "llama3.1:8b-instruct", host=down_url)
-    assert result.code == 1 and "installed state is unknown" in result.err
+    assert result.code == 1 and result.err.startswith("Ollama unreachable: cannot connect to Ollama at ")
+    assert "Solution: Start Ollama" in result.err
 
 
 # --- gpu, sync, export/import, serve --------------------------------------------------------------------
@@ -559,8 +560,9 @@ def test_export_and_import_failures(cli: Cli, tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     unwritable = cli("export", str(blocker / "x.json"))
     assert unwritable.code == 1 and unwritable.err.startswith(
-        f"Export failed: cannot write {blocker / 'x.json'}"
+        f"File error: cannot write {blocker / 'x.json'}"
     )
+    assert "Solution: Check the path and its permissions" in unwritable.err
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
     invalid = cli("import", str(bad))

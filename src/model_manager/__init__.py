@@ -9,6 +9,7 @@ from __future__ import annotations
 from .errors import (
     CannotDeleteCurrentError,
     DownloadFailedError,
+    FileAccessError,
     InsufficientVramError,
     InvalidDocumentError,
     InvalidModelNameError,
@@ -41,6 +42,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "CannotDeleteCurrentError",
     "DownloadFailedError",
+    "FileAccessError",
     "GPUManager",
     "InsufficientVramError",
     "InvalidDocumentError",

@@ -12,6 +12,7 @@ what the user should do about it, and how the REST API and CLI report it.
     ├── InvalidRequestError                 bad input (422)
     │   ├── InvalidModelNameError           "Invalid model name"
     │   └── InvalidDocumentError            an import document that does not validate
+    ├── FileAccessError                     an export/import file could not be written or read
     └── StoreError                          the metadata store could not be read or written
 
 The first five rows are the seed's "Error Codes" table, word for word; messages start with the seed's
@@ -62,6 +63,13 @@ ERROR_TABLE: dict[str, ErrorKind] = {
             "The name breaks Ollama's naming rules",
             "Use [host/][namespace/]model[:tag] with letters, digits, '_', '-' and '.'",
             422,
+        ),
+        ErrorKind(
+            "file_error",
+            "File error",
+            "A file could not be read or written",
+            "Check the path and its permissions",
+            500,
         ),
         ErrorKind("store_error", "Store error", "The metadata store failed", "Check MODEL_MANAGER_HOME", 500),
     )
@@ -160,6 +168,12 @@ class InvalidModelNameError(InvalidRequestError):
 
 class InvalidDocumentError(InvalidRequestError):
     """An import document failed validation; ``detail`` says what and where."""
+
+
+class FileAccessError(ModelManagerError):
+    """An export or import file could not be written or read (the REST API never takes paths)."""
+
+    kind_code = "file_error"
 
 
 class StoreError(ModelManagerError):

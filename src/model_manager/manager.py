@@ -33,6 +33,7 @@ from .catalog import Catalog, infer_purpose, load_catalog, parameters_from_size
 from .config import Settings, load_settings
 from .errors import (
     CannotDeleteCurrentError,
+    FileAccessError,
     InvalidDocumentError,
     InvalidRequestError,
     ModelManagerError,
@@ -58,6 +59,7 @@ T = TypeVar("T")
 GB = 1e9
 INSTALLED_TTL_S = 2.0
 CURRENT_MODEL_KEY = "current_model"
+SYNCED_AT_KEY = "installed_synced_at"
 PRIORITIES = ("speed", "balanced", "quality")
 
 
@@ -118,12 +120,16 @@ class ModelManager:
         store: Store | None = None,
         ollama: OllamaClient | None = None,
         catalog: Catalog | None = None,
+        installed_max_age_s: float = INSTALLED_TTL_S,
     ) -> None:
         self.settings = settings or load_settings(host=host, data_dir=data_dir)
         self.store = store or Store(self.settings.db_path)
         self._ollama = ollama
         self.catalog = catalog or load_catalog(self.settings.user_catalog_path)
         self.last_error: ModelManagerError | None = None
+        #: How old the installed state may be before Ollama is asked again. ``math.inf`` reads the state
+        #: the last sync (of any process) stored, asking Ollama only when there has never been one.
+        self.installed_max_age_s = installed_max_age_s
         self._installed_at = -math.inf
         self._ollama_answered = False
         self._installed_lock = threading.Lock()
@@ -185,7 +191,7 @@ class ModelManager:
                 continue
             if wanted is not None and meta["purpose"] != wanted.value:
                 continue
-            if limit is not None and self._required_gb(meta) > limit:
+            if limit is not None and self.required_vram_gb(meta) > limit:
                 continue
             out.append(meta)
         return out
@@ -268,6 +274,7 @@ class ModelManager:
                     self._store_facts(model)
             self._installed_at = time.monotonic()
             self._ollama_answered = True
+            self.store.set_state(SYNCED_AT_KEY, utc_now())
         return {"added": added, "removed": removed, "installed": sorted(m.name for m in installed)}
 
     def _store_facts(self, model: InstalledModel) -> None:
@@ -290,7 +297,7 @@ class ModelManager:
 
     def _installed(self) -> dict[str, ModelRecord]:
         """Installed models by case-folded name: fresh from Ollama when it answers, else last known."""
-        if time.monotonic() - self._installed_at > INSTALLED_TTL_S:
+        if self._installed_stale():
             try:
                 self.sync()
             except (OllamaUnavailableError, OllamaError) as exc:
@@ -299,6 +306,15 @@ class ModelManager:
                 self._installed_at = time.monotonic()
                 self._ollama_answered = False
         return {name_key(r.name): r for r in self.store.list_models(installed_only=True)}
+
+    def _installed_stale(self) -> bool:
+        if math.isinf(self.installed_max_age_s):
+            return self._installed_at == -math.inf and self.installed_as_of() is None
+        return time.monotonic() - self._installed_at > self.installed_max_age_s
+
+    def installed_as_of(self) -> str | None:
+        """When installed state was last read from Ollama (by any process), or None if never."""
+        return self.store.get_state(SYNCED_AT_KEY)
 
     def installed_state_known(self) -> bool:
         """Whether the last look at Ollama got an answer (so ``installed`` flags are current)."""
@@ -402,7 +418,7 @@ class ModelManager:
         )
         return meta
 
-    def _required_gb(self, meta: dict[str, Any]) -> float:
+    def required_vram_gb(self, meta: dict[str, Any]) -> float:
         """VRAM a model needs: the catalog's Min VRAM (the seed's threshold), else an estimate."""
         if meta.get("min_vram_gb") is not None:
             return float(meta["min_vram_gb"])
@@ -458,6 +474,12 @@ class ModelManager:
             raise ModelNotInstalledError(f"{current} (the current model) is no longer installed in Ollama")
         return current
 
+    def _resolve_live(self, name: str) -> dict[str, Any]:
+        """Like ``_resolve``, after reading what Ollama has now. Raises OllamaUnavailableError."""
+        validate_model_name(name)
+        self.sync()
+        return self._resolve(name)
+
     def _resolve_or_none(self, name: str) -> dict[str, Any] | None:
         try:
             return self._resolve(name)
@@ -471,8 +493,7 @@ class ModelManager:
         load it), OllamaUnavailableError.
         """
         with self._exclusive():
-            self._installed_at = -math.inf
-            meta = self._resolve(name)
+            meta = self._resolve_live(name)
             if not meta["installed"]:
                 raise ModelNotInstalledError(meta["name"])
             previous = self.store.get_state(CURRENT_MODEL_KEY)
@@ -523,8 +544,7 @@ class ModelManager:
         Raises ModelNotFoundError, ModelNotInstalledError, CannotDeleteCurrentError.
         """
         with self._exclusive():
-            self._installed_at = -math.inf
-            meta = self._resolve(name)
+            meta = self._resolve_live(name)
             current = self.store.get_state(CURRENT_MODEL_KEY)
             if current is not None and name_key(current) == name_key(meta["name"]):
                 raise CannotDeleteCurrentError(f"{meta['name']} is the current model")
@@ -591,7 +611,7 @@ class ModelManager:
         """Whether ``name`` fits in ``vram_gb``. Raises ModelNotFoundError, InvalidRequestError."""
         available = parse_vram_gb(vram_gb)
         meta = self._resolve(name)
-        required = self._required_gb(meta)
+        required = self.required_vram_gb(meta)
         fits = required <= available
         if fits:
             message = f"Compatible: {meta['name']} needs {required:.1f} GB VRAM, {available:.1f} GB available"
@@ -621,7 +641,7 @@ class ModelManager:
             for m in self._all_metadata()
             if m["purpose"] == wanted
             and name_key(m["name"]) in catalog_names
-            and self._required_gb(m) <= available
+            and self.required_vram_gb(m) <= available
         ]
         if wanted == "speed":
             candidates.sort(
@@ -636,7 +656,7 @@ class ModelManager:
             candidates.sort(
                 key=lambda m: (
                     -m["parameter_count"],
-                    -self._required_gb(m),
+                    -self.required_vram_gb(m),
                     0 if m["installed"] else 1,
                     m["name"],
                 )
@@ -644,7 +664,7 @@ class ModelManager:
         listed = [
             {
                 "name": m["name"],
-                "required_vram_gb": self._required_gb(m),
+                "required_vram_gb": self.required_vram_gb(m),
                 "installed": m["installed"],
                 "parameter_count": m["parameter_count"],
                 "avg_inference_time": m["avg_inference_time"],
@@ -664,7 +684,7 @@ class ModelManager:
         )
         reason = (
             f"{best['name']}: {why} {wanted} model that fits in {available:.1f} GB "
-            f"(needs {self._required_gb(best):.1f} GB)"
+            f"(needs {self.required_vram_gb(best):.1f} GB)"
         )
         return Recommendation(best["name"], reason, listed)
 
@@ -726,7 +746,10 @@ class ModelManager:
         """Write the export document to ``path`` (temp file + rename). Returns a message."""
         target = Path(path)
         doc = self.export_data()
-        _atomic_write(target, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        try:
+            _atomic_write(target, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise FileAccessError(f"cannot write {target}: {exc.strerror or exc}") from None
         return f"Exported {len(doc['models'])} models to {target}"
 
     def import_data(self, doc: Any) -> str:
@@ -770,7 +793,7 @@ class ModelManager:
         try:
             raw = target.read_bytes()
         except OSError as exc:
-            raise InvalidDocumentError(f"cannot read {target}: {exc.strerror or exc}") from None
+            raise FileAccessError(f"cannot read {target}: {exc.strerror or exc}") from None
         return self.import_data(loads_document(raw))
 
 

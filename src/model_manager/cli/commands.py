@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 ALIASES = {"download": "pull", "delete": "rm", "switch": "use"}
 
 # A next step the CLI can name for an error, after the error table's generic solution.
+#: Statistics and recommendations answer from the store and the catalog: installed state is read as the
+#: last sync (of any process) stored it, so they never wait on Ollama.
+STORED_STATE_COMMANDS = frozenset({"stats", "recommend"})
+
 HINTS = {
     "model_not_found": "`model-manager list` shows the catalog",
     "model_not_installed": "`model-manager pull MODEL` downloads it",
@@ -57,9 +62,12 @@ class Context:
     @property
     def manager(self) -> ModelManager:
         if self._manager is None:
-            from ..manager import ModelManager
+            from ..manager import INSTALLED_TTL_S, ModelManager
 
-            self._manager = ModelManager(host=self.args.ollama_host, data_dir=self.args.data_dir)
+            max_age = math.inf if self.stored_state else INSTALLED_TTL_S
+            self._manager = ModelManager(
+                host=self.args.ollama_host, data_dir=self.args.data_dir, installed_max_age_s=max_age
+            )
         return self._manager
 
     @property
@@ -115,8 +123,15 @@ class Context:
             self.installed_state()
         return self.fail(exc.code, exc.message, solution, exit_code(exc))
 
+    @property
+    def stored_state(self) -> bool:
+        """Commands that read installed state as the last sync stored it, without asking Ollama."""
+        return getattr(self.args, "command", None) in STORED_STATE_COMMANDS
+
     def installed_state(self) -> bool:
         """Whether Ollama answered; when it did not, say so once (human output only)."""
+        if self.stored_state:
+            return self.manager.installed_as_of() is not None
         known = self.manager.installed_state_known()
         if not known and not self.json:
             self.note(
@@ -142,7 +157,7 @@ def _current_or_none(manager: ModelManager) -> str | None:
 
 def _with_required(manager: ModelManager, meta: dict[str, Any]) -> dict[str, Any]:
     # The VRAM the manager filters and recommends by: Min VRAM from the catalog, else its estimate.
-    meta["required_vram_gb"] = manager._required_gb(meta)
+    meta["required_vram_gb"] = manager.required_vram_gb(meta)
     return meta
 
 
@@ -418,15 +433,7 @@ def cmd_sync(ctx: Context) -> int:
 
 def cmd_export(ctx: Context) -> int:
     path = ctx.args.file
-    try:
-        message = ctx.manager.export_document(path)
-    except OSError as exc:
-        return ctx.fail(
-            "export_failed",
-            f"Export failed: cannot write {path}: {exc.strerror or exc}",
-            "Choose a path in a directory you can write to",
-        )
-    return _done(ctx, message, path=os.path.abspath(path))
+    return _done(ctx, ctx.manager.export_document(path), path=os.path.abspath(path))
 
 
 def cmd_import(ctx: Context) -> int:
