@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -32,6 +32,8 @@ class Settings:
     keep_alive: str | None = None
     vram_gb: float | None = None
     api_token: str | None = None
+    #: The ``OLLAMA_*`` variables, read as Ollama reads them by ``ollama_defaults.runtime_settings``.
+    ollama_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def db_path(self) -> Path:
@@ -78,4 +80,5 @@ def load_settings(
         keep_alive=env.get("MODEL_MANAGER_KEEP_ALIVE") or None,
         vram_gb=_float(env, "MODEL_MANAGER_VRAM_GB", None),
         api_token=env.get("MODEL_MANAGER_API_TOKEN") or None,
+        ollama_env={k: v for k, v in env.items() if k.startswith("OLLAMA_")},
     )

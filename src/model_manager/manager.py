@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .catalog import Catalog, infer_purpose, load_catalog, parameters_from_size
+from . import fit as fitting
+from .catalog import Catalog, load_catalog
 from .config import Settings, load_settings
 from .errors import (
     CannotDeleteCurrentError,
     FileAccessError,
+    InsufficientVramError,
     InvalidDocumentError,
     InvalidRequestError,
     ModelManagerError,
@@ -43,7 +45,12 @@ from .errors import (
     OllamaUnavailableError,
 )
 from .exchange import EDITABLE_FIELDS, build_document, loads_document, parse_document
+from .fit import ModelShape
+from .memory import GIB, MemoryEstimate
+from .metadata import entry_metadata, lookup, model_shape, record_metadata, stats_dict, with_usage
 from .names import name_key, validate_model_name
+from .ollama_defaults import KV_CACHE_TYPES, RuntimeSettings, runtime_settings
+from .recommend import PRIORITIES, rank, reason
 from .store import ModelRecord, Store, utc_now
 from .types import CatalogEntry, InstalledModel, ModelPurpose, ModelStats
 
@@ -56,11 +63,9 @@ ProgressCallback = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-GB = 1e9
 INSTALLED_TTL_S = 2.0
 CURRENT_MODEL_KEY = "current_model"
 SYNCED_AT_KEY = "installed_synced_at"
-PRIORITIES = ("speed", "balanced", "quality")
 
 
 def parse_vram_gb(value: object, what: str = "available VRAM") -> float:
@@ -78,22 +83,27 @@ def parse_vram_gb(value: object, what: str = "available VRAM") -> float:
 
 @dataclass(frozen=True)
 class Compatibility:
-    """The answer to "does this model fit in this much VRAM?"."""
+    """The answer to "does this model fit in this much VRAM?", with the estimate's fit level."""
 
     model: str
     compatible: bool
     required_vram_gb: float
     available_vram_gb: float
     message: str
+    fit: fitting.Fit | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "model": self.model,
             "compatible": self.compatible,
             "required_vram_gb": self.required_vram_gb,
             "available_vram_gb": self.available_vram_gb,
             "message": self.message,
+            "fit": None,
         }
+        if self.fit is not None:
+            out.update(self.fit.to_dict())
+        return out
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,7 @@ class ModelManager:
         self._installed_lock = threading.Lock()
         self._switch_lock = threading.RLock()
         self._gpu: GPUManager | None = None
+        self._runtimes: dict[float, RuntimeSettings] = {}
 
     @property
     def ollama(self) -> OllamaClient:
@@ -191,7 +202,8 @@ class ModelManager:
                 continue
             if wanted is not None and meta["purpose"] != wanted.value:
                 continue
-            if limit is not None and self.required_vram_gb(meta) > limit:
+            self._with_estimate(meta)
+            if limit is not None and self.required_vram_gb(meta, limit) > limit:
                 continue
             out.append(meta)
         return out
@@ -204,8 +216,8 @@ class ModelManager:
         """The selected model; None when none is selected or Ollama no longer has it."""
         return self._seed(self.current_model, None)
 
-    def check_model_compatibility(self, name: str, vram_gb: float) -> tuple[bool, str]:
-        """(fits, message) for ``name`` in ``vram_gb`` GB."""
+    def check_model_compatibility(self, name: str, vram_gb: float | None = None) -> tuple[bool, str]:
+        """(fits, message) for ``name`` in ``vram_gb`` GB (detected when None)."""
         result = self._seed(lambda: self.compatibility(name, vram_gb), None)
         if result is None:
             assert self.last_error is not None
@@ -224,7 +236,7 @@ class ModelManager:
         """Remove ``name`` from Ollama; refuses the current model."""
         return self._seed_tuple(lambda: self.delete(name))
 
-    def recommend_model(self, vram_gb: float, priority: str = "balanced") -> str | None:
+    def recommend_model(self, vram_gb: float | None = None, priority: str = "balanced") -> str | None:
         """The best catalog model of ``priority`` that fits in ``vram_gb``, or None. See ``recommend``."""
         result = self._seed(lambda: self.recommend(vram_gb, priority), None)
         return result.model if result else None
@@ -331,6 +343,7 @@ class ModelManager:
     # --- metadata -----------------------------------------------------------------------------
 
     def _all_metadata(self, *, with_overrides: bool = True) -> list[dict[str, Any]]:
+        """Every catalog model, then every installed model the catalog lacks, with usage figures."""
         installed = self._installed()
         stats = self.store.all_stats()
         overrides = self.store.get_overrides() if with_overrides else {}
@@ -339,91 +352,108 @@ class ModelManager:
             tag = self._installed_tag(entry, installed)
             if tag:
                 claimed.add(name_key(tag))
-            out.append(self._entry_metadata(entry, tag, stats, overrides))
+            out.append(entry_metadata(entry, tag))
         for key, record in installed.items():
             if key not in claimed and self.catalog.get(record.name) is None:
-                out.append(self._record_metadata(record, stats, overrides))
-        return out
+                out.append(record_metadata(record))
+        return [with_usage(m, lookup(stats, m["name"]), lookup(overrides, m["name"])) for m in out]
 
-    def _entry_metadata(
-        self,
-        entry: CatalogEntry,
-        installed_tag: str | None,
-        stats: dict[str, ModelStats],
-        overrides: dict[str, dict[str, Any]],
-    ) -> dict[str, Any]:
-        meta: dict[str, Any] = {
-            "name": entry.name,
-            "size": entry.size,
-            "purpose": entry.purpose.value,
-            "description": entry.description,
-            "recommended_use": entry.recommended_use,
-            "min_vram_gb": entry.min_vram_gb,
-            "quantization_support": list(entry.quantization_support),
-            "download_size_mb": entry.download_size_mb,
-            "ollama_tag": installed_tag or entry.ollama_tag,
-            "capabilities": list(entry.capabilities),
-            "family": entry.family,
-            "quantization": entry.quantization,
-            "parameter_count": entry.parameter_count,
-            "source": "catalog" if entry.source == "builtin" else "user_catalog",
-        }
-        return self._finish(meta, installed_tag is not None, stats, overrides)
+    def _shape(self, meta: dict[str, Any]) -> ModelShape | None:
+        entry = self.catalog.get(meta["name"])
+        record = self.store.get_model(meta["ollama_tag"]) if meta["installed"] else None
+        return model_shape(entry, record)
 
-    def _record_metadata(
-        self, record: ModelRecord, stats: dict[str, ModelStats], overrides: dict[str, dict[str, Any]]
-    ) -> dict[str, Any]:
-        facts = dict(record.facts or {})
-        info = facts.get("model_info") or {}
-        capabilities = list(facts.get("capabilities") or ["completion"])
-        parameter_size = str(facts.get("parameter_size") or "")
-        params = float(info.get("general.parameter_count") or parameters_from_size(parameter_size))
-        family = str(facts.get("family") or "")
-        quant = str(facts.get("quantization_level") or "")
-        meta: dict[str, Any] = {
-            "name": record.name,
-            "size": parameter_size,
-            "purpose": infer_purpose(params, capabilities).value,
-            "description": f"{family or 'Unknown family'} {parameter_size} {quant}".strip()
-            + ", installed in Ollama; not in the catalog",
-            "recommended_use": "",
-            "min_vram_gb": None,
-            "quantization_support": [quant] if quant else [],
-            "download_size_mb": round(record.size_bytes / 1e6),
-            "ollama_tag": record.name,
-            "capabilities": capabilities,
-            "family": family,
-            "quantization": quant,
-            "parameter_count": int(params),
-            "source": "ollama",
-        }
-        return self._finish(meta, True, stats, overrides)
+    def _runtime(self, vram_gb: float | None = None) -> RuntimeSettings:
+        """Ollama's settings for a GPU of ``vram_gb`` (its default context depends on the size), or for
+        this machine's detected GPU when no figure is given."""
+        key = vram_gb if vram_gb is not None else -1.0
+        if key not in self._runtimes:
+            if vram_gb is None:
+                total = (
+                    None
+                    if self.gpu.get_backend() == "cpu" and self.gpu.override_gb is None
+                    else (self.gpu.get_total_memory_gb())
+                )
+            else:
+                total = vram_gb
+            self._runtimes[key] = runtime_settings(
+                self.settings.ollama_env, None if total is None else int(total * GIB)
+            )
+        return self._runtimes[key]
 
-    def _finish(
-        self,
-        meta: dict[str, Any],
-        installed: bool,
-        stats: dict[str, ModelStats],
-        overrides: dict[str, dict[str, Any]],
-    ) -> dict[str, Any]:
-        override = _lookup(overrides, meta["name"]) or {}
-        meta.update({k: v for k, v in override.items() if k in EDITABLE_FIELDS})
-        s = _lookup(stats, meta["name"]) or ModelStats(meta["name"])
-        meta.update(
-            installed=installed,
-            last_used=s.last_used,
-            usage_count=s.usage_count,
-            avg_inference_time=s.avg_inference_time,
-            success_rate=s.success_rate,
+    def _with_estimate(self, meta: dict[str, Any], vram_gb: float | None = None) -> dict[str, Any]:
+        """``meta`` with ``estimated_vram_gb`` and ``memory_estimate`` at Ollama's default settings."""
+        shape = self._shape(meta)
+        estimate = (
+            fitting.estimate(shape, fitting.run_settings(shape, self._runtime(vram_gb))) if shape else None
         )
+        meta["estimated_vram_gb"] = round(estimate.total_gib, 2) if estimate else None
+        meta["memory_estimate"] = estimate.to_dict() if estimate else None
         return meta
 
-    def required_vram_gb(self, meta: dict[str, Any]) -> float:
-        """VRAM a model needs: the catalog's Min VRAM (the seed's threshold), else an estimate."""
+    def required_vram_gb(self, meta: dict[str, Any], vram_gb: float | None = None) -> float:
+        """VRAM a model needs: the catalog's Min VRAM (the seed's threshold), else the memory estimate at
+        the settings Ollama would use on a GPU of ``vram_gb`` (default: this machine's)."""
         if meta.get("min_vram_gb") is not None:
             return float(meta["min_vram_gb"])
-        # Without a figure: the download size plus a fifth for KV cache and compute buffers.
-        return round(float(meta["download_size_mb"]) * 1e6 * 1.2 / GB, 1)
+        if meta.get("estimated_vram_gb") is None or vram_gb is not None:
+            estimate = self._with_estimate(dict(meta), vram_gb)["estimated_vram_gb"]
+        else:
+            estimate = meta["estimated_vram_gb"]
+        if estimate is not None:
+            return float(estimate)
+        # Nothing describes the architecture: the download plus a fifth for cache and buffers.
+        return round(float(meta["download_size_mb"]) * 1e6 * 1.2 / GIB, 1)
+
+    def estimate_model_memory(
+        self,
+        name: str,
+        context_length: int | None = None,
+        kv_cache_type: str | None = None,
+        num_parallel: int | None = None,
+    ) -> MemoryEstimate:
+        """The memory ``name`` needs at the given settings; unset ones are Ollama's (from the same
+        environment variables Ollama reads, else its defaults). Facts come from ``/api/show`` for
+        installed models and from the catalog otherwise.
+
+        Raises ModelNotFoundError, InvalidRequestError (bad settings, or no architecture facts).
+        """
+        for label, value in (("context_length", context_length), ("num_parallel", num_parallel)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidRequestError(f"{label} must be a whole number ≥ 1, got {value!r}")
+        if kv_cache_type is not None and (
+            not isinstance(kv_cache_type, str) or kv_cache_type.lower() not in KV_CACHE_TYPES
+        ):
+            raise InvalidRequestError(
+                f"kv_cache_type must be one of {', '.join(KV_CACHE_TYPES)}, got {kv_cache_type!r}"
+            )
+        meta = self._resolve(name)
+        shape = self._shape(meta)
+        if shape is None:
+            raise InvalidRequestError(
+                f"no architecture facts for {meta['name']}: run sync once Ollama answers"
+            )
+        run = fitting.run_settings(
+            shape,
+            self._runtime(),
+            context_length=context_length,
+            kv_cache_type=kv_cache_type,
+            num_parallel=num_parallel,
+        )
+        try:
+            return fitting.estimate(shape, run)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+
+    def _fit(self, meta: dict[str, Any], vram_gb: float, *, detected: bool) -> fitting.Fit | None:
+        """The fit level of ``meta`` in ``vram_gb``; host RAM takes the rest unless the figure already is RAM."""
+        shape = self._shape(meta)
+        if shape is None:
+            return None
+        cpu_only = detected and self.gpu.get_backend() == "cpu" and self.gpu.override_gb is None
+        ram = 0.0 if cpu_only else self.gpu.get_host_available_gb()
+        run = fitting.run_settings(shape, self._runtime(None if detected else vram_gb))
+        return fitting.assess(shape, run, vram_bytes=int(vram_gb * GIB), ram_bytes=int(ram * GIB))
 
     def _resolve(self, name: str) -> dict[str, Any]:
         """Metadata for ``name`` (any of its names, any case). Raises ModelNotFoundError."""
@@ -438,8 +468,8 @@ class ModelManager:
         raise ModelNotFoundError(name)
 
     def model_info(self, name: str) -> dict[str, Any]:
-        """Metadata for ``name``. Raises ModelNotFoundError or InvalidModelNameError."""
-        return self._resolve(name)
+        """Metadata for ``name``, with its memory estimate. Raises ModelNotFoundError, InvalidModelNameError."""
+        return self._with_estimate(self._resolve(name))
 
     def canonical_name(self, name: str) -> str:
         """The name statistics are kept under: the catalog's name for catalog models, else the name given.
@@ -497,11 +527,29 @@ class ModelManager:
             if not meta["installed"]:
                 raise ModelNotInstalledError(meta["name"])
             previous = self.store.get_state(CURRENT_MODEL_KEY)
+            level = self._room_for(meta, previous)
+            if level is not None:
+                meta["fit"] = level.to_dict()
+                if level.level == fitting.NONE:
+                    raise InsufficientVramError(f"{meta['name']} {level.describe()}")
             self.ollama.load(meta["ollama_tag"], keep_alive=self.settings.keep_alive)
             if previous is not None and name_key(previous) != name_key(meta["name"]):
                 self._unload_quietly(previous)
             self.store.set_state(CURRENT_MODEL_KEY, meta["name"])
             return meta
+
+    def _room_for(self, meta: dict[str, Any], previous: str | None) -> fitting.Fit | None:
+        """The fit of ``meta`` in the memory available once the previous model is unloaded: what Ollama
+        reports that model holding in VRAM (``/api/ps`` ``size_vram``) counts as free for this switch."""
+        prev = self._resolve_or_none(previous) if previous else None
+        freed = 0
+        if prev is not None and name_key(prev["ollama_tag"]) != name_key(meta["ollama_tag"]):
+            freed = sum(
+                r.size_vram_bytes
+                for r in self.ollama.running()
+                if name_key(r.name) == name_key(prev["ollama_tag"])
+            )
+        return self._fit(meta, self.available_vram_gb() + freed / GIB, detected=True)
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -607,86 +655,78 @@ class ModelManager:
 
     # --- compatibility and recommendation --------------------------------------------------------
 
-    def compatibility(self, name: str, vram_gb: float) -> Compatibility:
-        """Whether ``name`` fits in ``vram_gb``. Raises ModelNotFoundError, InvalidRequestError."""
-        available = parse_vram_gb(vram_gb)
+    def _vram(self, vram_gb: object) -> tuple[float, bool]:
+        """(GB, detected): the given figure validated, or what GPU detection finds when none is given."""
+        if vram_gb is None:
+            return self.available_vram_gb(), True
+        return parse_vram_gb(vram_gb), False
+
+    def compatibility(self, name: str, vram_gb: float | None = None) -> Compatibility:
+        """Whether ``name`` fits in ``vram_gb`` (detected when None), with the memory estimate's fit level.
+
+        ``compatible`` keeps the seed's meaning: the required VRAM (the catalog's Min VRAM, else the
+        estimate) is at most what is available. Raises ModelNotFoundError, InvalidRequestError.
+        """
+        available, detected = self._vram(vram_gb)
         meta = self._resolve(name)
-        required = self.required_vram_gb(meta)
+        required = self.required_vram_gb(meta, None if detected else available)
         fits = required <= available
         if fits:
             message = f"Compatible: {meta['name']} needs {required:.1f} GB VRAM, {available:.1f} GB available"
         else:
-            message = (
-                f"Insufficient VRAM: {meta['name']} needs {required:.1f} GB VRAM, "
-                f"only {available:.1f} GB available"
-            )
-        return Compatibility(meta["name"], fits, required, available, message)
+            message = f"Insufficient VRAM: {meta['name']} needs {required:.1f} GB VRAM, only {available:.1f} GB available"
+        level = self._fit(meta, available, detected=detected)
+        if level is not None:
+            message += f"; {level.describe()}"
+        return Compatibility(meta["name"], fits, required, available, message, level)
 
-    def recommend(self, vram_gb: float, priority: str = "balanced") -> Recommendation:
-        """Pick a catalog model for ``priority`` ("speed", "balanced" or "quality") within ``vram_gb``.
+    def recommend(self, vram_gb: float | None = None, priority: str = "balanced") -> Recommendation:
+        """Pick a catalog model for ``priority`` ("speed", "balanced" or "quality") within ``vram_gb``
+        (detected when None).
 
-        Candidates are catalog models of that purpose whose required VRAM (the catalog's Min VRAM, else
-        the estimate) fits. "quality" and "balanced" pick the most capable: the most parameters, then
-        the largest requirement. "speed" picks the fastest: the lowest measured average inference time
-        among models with recorded usage, else the fewest parameters. Installed models win ties.
-        No candidate: ``model`` is None (fall back by calling again with another priority).
+        Candidates are catalog models of that purpose whose required VRAM (the catalog's Min VRAM, else the
+        estimate) fits. "quality" and "balanced" pick the most capable: the most parameters, then the
+        largest requirement. "speed" picks the fastest: the lowest measured average inference time among
+        models with recorded usage, else the fewest parameters. Installed models win ties. No candidate:
+        ``model`` is None (fall back by calling again with another priority). Each candidate says how much
+        context fits in the memory given.
 
         Raises InvalidRequestError for an unknown priority or a bad VRAM figure.
         """
-        available = parse_vram_gb(vram_gb)
+        available, detected = self._vram(vram_gb)
         wanted = _parse_priority(priority)
+        planned = None if detected else available
         catalog_names = {name_key(e.name) for e in self.catalog}
-        candidates = [
-            m
-            for m in self._all_metadata()
-            if m["purpose"] == wanted
-            and name_key(m["name"]) in catalog_names
-            and self.required_vram_gb(m) <= available
-        ]
-        if wanted == "speed":
-            candidates.sort(
-                key=lambda m: (
-                    0 if m["usage_count"] else 1,
-                    m["avg_inference_time"] if m["usage_count"] else m["parameter_count"],
-                    0 if m["installed"] else 1,
-                    m["name"],
-                )
-            )
-        else:
-            candidates.sort(
-                key=lambda m: (
-                    -m["parameter_count"],
-                    -self.required_vram_gb(m),
-                    0 if m["installed"] else 1,
-                    m["name"],
-                )
-            )
+        candidates = []
+        for meta in self._all_metadata():
+            if meta["purpose"] != wanted or name_key(meta["name"]) not in catalog_names:
+                continue
+            meta["required_vram_gb"] = self.required_vram_gb(meta, planned)
+            if meta["required_vram_gb"] <= available:
+                level = self._fit(meta, available, detected=detected)
+                meta["max_context"] = level.max_context if level else None
+                candidates.append(meta)
+        ranked = rank(candidates, wanted)
         listed = [
             {
-                "name": m["name"],
-                "required_vram_gb": self.required_vram_gb(m),
-                "installed": m["installed"],
-                "parameter_count": m["parameter_count"],
-                "avg_inference_time": m["avg_inference_time"],
-                "usage_count": m["usage_count"],
+                k: m.get(k)
+                for k in (
+                    "name",
+                    "required_vram_gb",
+                    "max_context",
+                    "installed",
+                    "parameter_count",
+                    "avg_inference_time",
+                    "usage_count",
+                )
             }
-            for m in candidates
+            for m in ranked
         ]
-        if not candidates:
+        if not ranked:
             return Recommendation(
                 None, f"no {wanted} model in the catalog fits in {available:.1f} GB", listed
             )
-        best = candidates[0]
-        why = (
-            f"fastest measured ({best['avg_inference_time']:.2f} s average)"
-            if wanted == "speed" and best["usage_count"]
-            else ("smallest" if wanted == "speed" else "most capable")
-        )
-        reason = (
-            f"{best['name']}: {why} {wanted} model that fits in {available:.1f} GB "
-            f"(needs {self.required_vram_gb(best):.1f} GB)"
-        )
-        return Recommendation(best["name"], reason, listed)
+        return Recommendation(ranked[0]["name"], reason(ranked[0], wanted, available), listed)
 
     # --- usage statistics -----------------------------------------------------------------------
 
@@ -711,7 +751,7 @@ class ModelManager:
         if s is None and not known:
             raise ModelNotFoundError(name)
         stats = s or ModelStats(canonical)
-        return _stats_dict(stats, installed, {"name": canonical if known or s is None else stats.name})
+        return stats_dict(stats, installed, canonical if known or s is None else stats.name)
 
     def all_statistics(self) -> dict[str, dict[str, Any]]:
         """{name: statistics} for every known model and every model with recorded usage."""
@@ -719,11 +759,11 @@ class ModelManager:
         metas = {m["name"].lower(): m for m in self._all_metadata()}
         out = {}
         for meta in metas.values():
-            s = _lookup(stats, meta["name"]) or ModelStats(meta["name"])
-            out[meta["name"]] = _stats_dict(s, meta["installed"], meta)
+            s = lookup(stats, meta["name"]) or ModelStats(meta["name"])
+            out[meta["name"]] = stats_dict(s, meta["installed"], meta["name"])
         for name, s in stats.items():
             if name.lower() not in metas:
-                out[name] = _stats_dict(s, False, None)
+                out[name] = stats_dict(s, False)
         return out
 
     # --- export / import -----------------------------------------------------------------------
@@ -733,7 +773,7 @@ class ModelManager:
         stats = self.store.all_stats()
         metadata = {m["name"]: {k: m[k] for k in EDITABLE_FIELDS} for m in self._all_metadata()}
         for name, fields in self.store.get_overrides().items():
-            if _lookup(metadata, name) is None:
+            if lookup(metadata, name) is None:
                 metadata[name] = fields
         return build_document(
             exported_at=utc_now(),
@@ -795,27 +835,6 @@ class ModelManager:
         except OSError as exc:
             raise FileAccessError(f"cannot read {target}: {exc.strerror or exc}") from None
         return self.import_data(loads_document(raw))
-
-
-def _lookup(mapping: dict[str, T], name: str) -> T | None:
-    if name in mapping:
-        return mapping[name]
-    lowered = name.lower()
-    for key, value in mapping.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
-def _stats_dict(s: ModelStats, installed: bool, meta: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "name": meta["name"] if meta else s.name,
-        "usage_count": s.usage_count,
-        "last_used": s.last_used,
-        "avg_inference_time": s.avg_inference_time,
-        "success_rate": s.success_rate,
-        "installed": installed,
-    }
 
 
 def _parse_purpose(value: object) -> ModelPurpose:

@@ -170,18 +170,30 @@ class OllamaClient:
         ]
 
     def show(self, name: str) -> ModelFacts:
-        """``/api/show``. Raises ModelNotInstalledError when Ollama lacks the model."""
+        """``/api/show``. Raises ModelNotInstalledError when Ollama lacks the model.
+
+        Read raw rather than through the client's ``ShowResponse``, which drops ``tensors`` and
+        ``projector_info``: the token-embedding tensor's shape gives the vocabulary size the memory
+        estimate needs (non-verbose ``model_info`` sends the token list as null).
+        """
         with self._boundary(name):
-            response = self._quick.show(name)
-        details = response.details
-        raw: dict[str, Any] = response.model_dump(by_alias=True)
+            raw = self._quick._request_raw("POST", "/api/show", json={"model": name}).json()  # type: ignore[no-untyped-call]
+        if not isinstance(raw, dict):
+            raise OllamaError(f"Ollama at {self.host} sent a malformed /api/show response")
+        details = raw.get("details") or {}
+        info = dict(raw.get("model_info") or {})
+        arch = str(info.get("general.architecture") or "")
+        for tensor in raw.get("tensors") or ():
+            shape = tensor.get("shape") if isinstance(tensor, dict) else None
+            if tensor.get("name") == "token_embd.weight" and isinstance(shape, list) and len(shape) == 2:
+                info.setdefault(f"{arch}.vocab_size", int(shape[1]))
         return ModelFacts(
             name=name,
-            model_info=dict(response.modelinfo or {}),
-            capabilities=tuple(response.capabilities or ()),
-            family=(details.family or "") if details else "",
-            parameter_size=(details.parameter_size or "") if details else "",
-            quantization_level=(details.quantization_level or "") if details else "",
+            model_info=info,
+            capabilities=tuple(raw.get("capabilities") or ()),
+            family=str(details.get("family") or ""),
+            parameter_size=str(details.get("parameter_size") or ""),
+            quantization_level=str(details.get("quantization_level") or ""),
             projector_info=dict(raw.get("projector_info") or {}),
         )
 

@@ -162,6 +162,11 @@ class GPUManager:
         """Usable GiB of the best single device, for runtimes that cannot split a model."""
         return self._override if self._override is not None else self._summary().largest / GIB
 
+    def get_host_available_gb(self) -> float:
+        """GiB of host RAM available now (bounded by the container's cgroup), where layers that do not
+        fit on the GPU run; independent of the override, which speaks of GPU memory only."""
+        return self._host().available / GIB
+
     def get_backend(self) -> str:
         """The backend the numbers come from: cuda, rocm, levelzero, metal or cpu."""
         return self._summary().backend

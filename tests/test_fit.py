@@ -1,0 +1,174 @@
+"""The memory estimate where users see it: estimates, fit levels, recommendations and switches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model_manager import InsufficientVramError, InvalidRequestError, ModelManager
+from model_manager.testing import OllamaDouble
+
+GIB = 1 << 30
+EIGHT_B = "llama3.1:8b-instruct"
+
+
+def _tag(manager: ModelManager, name: str) -> str:
+    entry = manager.catalog.get(name)
+    assert entry is not None
+    return entry.ollama_tag
+
+
+def test_estimate_grows_with_context_as_the_estimator_says(manager: ModelManager) -> None:
+    small = manager.estimate_model_memory(EIGHT_B, context_length=4096)
+    large = manager.estimate_model_memory(EIGHT_B, context_length=65536, kv_cache_type="f16")
+    assert 5.0 < small.total_gib < 6.5
+    assert small.kv_cache_bytes == 4096 * 32 * 2 * 8 * 128 * 2  # L · (K+V) · Hkv · head · f16
+    assert large.kv_cache_bytes == 16 * small.kv_cache_bytes
+    assert large.total_gib > 12
+
+
+def test_defaults_come_from_the_variables_ollama_reads(
+    ollama: OllamaDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_CONTEXT_LENGTH", "8192")
+    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "2")
+    monkeypatch.setenv("OLLAMA_FLASH_ATTENTION", "1")
+    monkeypatch.setenv("OLLAMA_KV_CACHE_TYPE", "q8_0")
+    with ModelManager(host=ollama.url, data_dir=tmp_path / "d") as manager:
+        estimate = manager.estimate_model_memory(EIGHT_B)
+    assert (estimate.context_length, estimate.num_parallel) == (8192, 2)
+    assert (estimate.flash_attention, estimate.kv_cache_type) == (True, "q8_0")
+
+
+def test_defaults_without_variables_are_ollamas(manager: ModelManager) -> None:
+    estimate = manager.estimate_model_memory(EIGHT_B)
+    assert (estimate.context_length, estimate.num_parallel, estimate.kv_cache_type) == (4096, 1, "f16")
+    assert estimate.flash_attention is False
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"context_length": 0}, {"num_parallel": -1}, {"kv_cache_type": "q2_K"}, {"context_length": "4k"}],
+)
+def test_bad_estimate_settings(manager: ModelManager, kwargs: dict[str, object]) -> None:
+    with pytest.raises(InvalidRequestError):
+        manager.estimate_model_memory(EIGHT_B, **kwargs)  # type: ignore[arg-type]
+
+
+def test_installed_model_uses_facts_from_api_show(manager: ModelManager, ollama: OllamaDouble) -> None:
+    info = {
+        "general.architecture": "qwen2",
+        "general.parameter_count": 7_615_616_512,
+        "qwen2.block_count": 28,
+        "qwen2.context_length": 32768,
+        "qwen2.embedding_length": 3584,
+        "qwen2.feed_forward_length": 18944,
+        "qwen2.attention.head_count": 28,
+        "qwen2.attention.head_count_kv": 4,
+    }
+    ollama.add_library_model("custom/qwen:7b", size=4_683_087_332, model_info=info, family="qwen2")
+    ollama.install("custom/qwen:7b")
+    manager.sync()
+    estimate = manager.estimate_model_memory("custom/qwen:7b", context_length=4096)
+    assert estimate.architecture == "qwen2"
+    assert estimate.kv_cache_bytes == 4096 * 28 * 2 * 4 * 128 * 2
+    meta = manager.get_model_info("custom/qwen:7b")
+    assert meta is not None and meta["purpose"] == "balanced" and meta["source"] == "ollama"
+    assert meta["estimated_vram_gb"] == pytest.approx(estimate.total_gib, abs=0.01)
+
+
+def test_compatibility_message_shows_the_estimate(manager: ModelManager) -> None:
+    result = manager.compatibility(EIGHT_B, 8.0)
+    assert result.compatible and result.fit is not None and result.fit.level == "full"
+    assert result.message.startswith(
+        f"Compatible: {EIGHT_B} needs 6.0 GB VRAM, 8.0 GB available; fits fully: needs "
+    )
+    assert result.message.endswith(" GiB of 8.0 at 4,096 context")
+    ok, message = manager.check_model_compatibility(EIGHT_B, 8.0)
+    assert (ok, message) == (True, result.message)
+
+
+def test_partial_fit_says_how_many_layers(manager: ModelManager) -> None:
+    result = manager.compatibility(EIGHT_B, 3.0)
+    assert result.compatible is False and result.fit is not None and result.fit.level == "partial"
+    assert 0 < result.fit.layers_on_gpu < result.fit.layers_total == 32
+    assert f"runs with {result.fit.layers_on_gpu} of 32 layers on the GPU" in result.message
+
+
+def test_no_fit_when_even_ram_cannot_take_it(manager: ModelManager) -> None:
+    ram = manager.gpu.get_host_available_gb()
+    estimate = manager.estimate_model_memory("llama3.1:70b-instruct")
+    if estimate.total_gib < ram + 1:
+        pytest.skip(f"this machine has {ram:.0f} GiB of RAM, enough for part of a 70B model")
+    result = manager.compatibility("llama3.1:70b-instruct", 1.0)
+    assert result.fit is not None and result.fit.level == "none"
+    assert "does not fit" in result.message
+
+
+def test_models_without_min_vram_use_the_estimate(manager: ModelManager) -> None:
+    meta = manager.get_model_info("qwen2.5vl:7b")
+    assert meta is not None and meta["min_vram_gb"] is None
+    required = manager.required_vram_gb(meta)
+    assert required == meta["estimated_vram_gb"] > 0
+    names = {m["name"] for m in manager.list_available_models(max_vram_gb=required + 0.5)}
+    assert "qwen2.5vl:7b" in names
+    assert "qwen2.5vl:7b" not in {
+        m["name"] for m in manager.list_available_models(max_vram_gb=required - 0.5)
+    }
+
+
+def test_metadata_carries_the_estimate_breakdown(manager: ModelManager) -> None:
+    for meta in manager.list_available_models():
+        estimate = meta["memory_estimate"]
+        assert estimate is not None, meta["name"]
+        parts = ("weights_bytes", "projector_bytes", "kv_cache_bytes", "graph_bytes", "overhead_bytes")
+        assert sum(estimate[k] for k in parts) == estimate["total_bytes"]
+
+
+def test_recommendation_says_how_much_context_fits(manager: ModelManager) -> None:
+    rec = manager.recommend(8.0, "balanced")
+    assert rec.model is not None
+    assert all(c["max_context"] and c["max_context"] >= 4096 for c in rec.candidates)
+    assert "tokens of context fit" in rec.reason
+
+
+def test_switch_refuses_a_model_that_cannot_fit_anywhere(
+    manager: ModelManager, ollama: OllamaDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ollama.install(_tag(manager, "llama3.1:70b-instruct"))
+    monkeypatch.setattr(manager.gpu, "get_host_available_gb", lambda: 4.0)
+    monkeypatch.setattr(manager.gpu, "get_available_memory_gb", lambda: 4.0)
+    ollama.clear_requests()
+    with pytest.raises(InsufficientVramError, match="does not fit"):
+        manager.switch("llama3.1:70b-instruct")
+    assert ollama.requests_to("/api/generate") == []
+    assert manager.get_current_model() is None
+
+
+def test_switch_counts_the_memory_of_the_model_it_unloads(
+    manager: ModelManager, ollama: OllamaDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("llama3.2:3b-instruct", EIGHT_B):
+        ollama.install(_tag(manager, name))
+    assert manager.switch_model("llama3.2:3b-instruct")
+    held = sum(r.size_vram_bytes for r in manager.ollama.running()) / GIB
+    need = manager.estimate_model_memory(EIGHT_B).total_gib
+    # Free VRAM alone is short of the 8B model; with what the 3B model holds it is enough.
+    monkeypatch.setattr(manager.gpu, "get_available_memory_gb", lambda: need - held / 2)
+    meta = manager.switch(EIGHT_B)
+    assert meta["fit"]["fit"] == "full"
+    assert ollama.loaded() == [_tag(manager, EIGHT_B)]
+
+
+def test_seed_pattern_1_auto_select_best_model(manager: ModelManager, ollama: OllamaDouble) -> None:
+    from gpu_manager import GPUManager
+
+    gpu = GPUManager()
+    available_vram = gpu.get_available_memory_gb()
+
+    model = manager.recommend_model(available_vram, "balanced")
+    assert model is not None
+    assert manager.download_model(model)[0]
+    assert manager.switch_model(model) is True
+    assert manager.get_current_model() == model
