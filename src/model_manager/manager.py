@@ -142,10 +142,11 @@ class ModelManager:
         self.installed_max_age_s = installed_max_age_s
         self._installed_at = -math.inf
         self._ollama_answered = False
-        self._installed_lock = threading.Lock()
+        self._installed_lock = threading.RLock()
         self._switch_lock = threading.RLock()
         self._gpu: GPUManager | None = None
         self._runtimes: dict[float, RuntimeSettings] = {}
+        self._estimates: dict[tuple[str, str, bool, float | None], MemoryEstimate | None] = {}
 
     @property
     def ollama(self) -> OllamaClient:
@@ -280,6 +281,8 @@ class ModelManager:
             installed = self.ollama.list_models()
             known = {r.name.lower(): r for r in self.store.list_models()}
             added, removed = self.store.replace_installed(installed)
+            if added or removed:
+                self._estimates.clear()
             for model in installed:
                 record = known.get(model.name.lower())
                 if record is None or record.facts is None or record.digest != model.digest:
@@ -295,6 +298,7 @@ class ModelManager:
         except ModelManagerError as exc:
             log.info("no facts for %s: %s", model.name, exc.message)
             return
+        self._estimates.clear()
         self.store.upsert_model(
             model,
             facts={
@@ -310,14 +314,20 @@ class ModelManager:
     def _installed(self) -> dict[str, ModelRecord]:
         """Installed models by case-folded name: fresh from Ollama when it answers, else last known."""
         if self._installed_stale():
-            try:
-                self.sync()
-            except (OllamaUnavailableError, OllamaError) as exc:
-                # Listings keep answering from the last known state while Ollama is down or failing.
-                log.debug("installed state from the store: %s", exc.message)
-                self._installed_at = time.monotonic()
-                self._ollama_answered = False
+            with self._installed_lock:
+                # Threads that found the state stale together sync once: the first refreshes it.
+                if self._installed_stale():
+                    self._refresh_installed()
         return {name_key(r.name): r for r in self.store.list_models(installed_only=True)}
+
+    def _refresh_installed(self) -> None:
+        try:
+            self.sync()
+        except (OllamaUnavailableError, OllamaError) as exc:
+            # Listings keep answering from the last known state while Ollama is down or failing.
+            log.debug("installed state from the store: %s", exc.message)
+            self._installed_at = time.monotonic()
+            self._ollama_answered = False
 
     def _installed_stale(self) -> bool:
         if math.isinf(self.installed_max_age_s):
@@ -381,12 +391,18 @@ class ModelManager:
             )
         return self._runtimes[key]
 
+    def _default_estimate(self, meta: dict[str, Any], vram_gb: float | None) -> MemoryEstimate | None:
+        """The estimate at Ollama's default settings, cached until installed models' facts change."""
+        key = (name_key(meta["name"]), meta["ollama_tag"], meta["installed"], vram_gb)
+        if key not in self._estimates:
+            shape = self._shape(meta)
+            run = fitting.run_settings(shape, self._runtime(vram_gb)) if shape else None
+            self._estimates[key] = fitting.estimate(shape, run) if shape and run else None
+        return self._estimates[key]
+
     def _with_estimate(self, meta: dict[str, Any], vram_gb: float | None = None) -> dict[str, Any]:
         """``meta`` with ``estimated_vram_gb`` and ``memory_estimate`` at Ollama's default settings."""
-        shape = self._shape(meta)
-        estimate = (
-            fitting.estimate(shape, fitting.run_settings(shape, self._runtime(vram_gb))) if shape else None
-        )
+        estimate = self._default_estimate(meta, vram_gb)
         meta["estimated_vram_gb"] = round(estimate.total_gib, 2) if estimate else None
         meta["memory_estimate"] = estimate.to_dict() if estimate else None
         return meta

@@ -186,11 +186,24 @@ class Store:
             )
             self._conn.row_factory = sqlite3.Row
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal()
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate(MIGRATIONS if migrations is None else migrations)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+    def _enable_wal(self) -> None:
+        # Switching a new file to WAL takes an exclusive lock and does not wait on busy_timeout, so
+        # processes opening a fresh store at the same moment retry here instead of failing.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,113 @@
+"""The REST API: ``create_app(manager)`` builds a FastAPI app over one ModelManager.
+
+Tests and users' own applications build it directly (``TestClient(create_app(manager))``, or mount it);
+``model_manager.server.serve`` runs it under uvicorn with the bind and token rules. The app owns its
+download jobs and metrics registry, never the manager: closing the manager stays with whoever made it.
+
+    api/
+      guard.py    Host/Origin allow-list, bearer token, JSON-only writes, body size limit
+      routes.py   the endpoints, one manager call each
+      schemas.py  request bodies and documented response shapes
+      errors.py   the error envelope for every failure
+      metrics.py  Prometheus metrics in a per-app registry
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ModelManagerError
+from ..jobs import DownloadJobs
+from ..manager import ModelManager
+from .errors import ApiError, handle_error
+from .guard import DEFAULT_MAX_BODY_BYTES, Guard
+from .metrics import ApiMetrics
+from .routes import build_router
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ApiError", "create_app"]
+
+DESCRIPTION = """Manage local LLMs served by Ollama: catalog, fit, recommendations, downloads,
+switching and usage statistics.
+
+Every answer is JSON with `success`. Failures carry `error` (a stable code), `message` and `solution`.
+Requests that change state send `Content-Type: application/json`. Downloads run as background jobs:
+`POST /api/model/download` answers 202 with the job; follow it at `/api/model/download/{id}/events`."""
+
+
+def _version() -> str:
+    try:
+        return version("model-manager")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(
+    manager: ModelManager,
+    *,
+    token: str | None = None,
+    allowed_hosts: Collection[str] = (),
+    allowed_origins: Collection[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_parallel_downloads: int = 2,
+) -> FastAPI:
+    """A FastAPI app serving ``manager``.
+
+    ``token`` (default: the manager's ``MODEL_MANAGER_API_TOKEN`` setting) is then required as a bearer
+    token on every request. ``allowed_hosts`` are Host names accepted besides loopback ones (``"*"``:
+    any); ``allowed_origins`` are browser origins accepted besides the server's own.
+    """
+    token = token or manager.settings.api_token
+    metrics = ApiMetrics(manager)
+    jobs = DownloadJobs(
+        manager,
+        max_parallel=max_parallel_downloads,
+        on_bytes=metrics.downloaded,
+        on_finish=metrics.job_finished,
+    )
+    metrics.count_active_with(jobs.active_count)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(jobs.close)
+
+    app = FastAPI(title="model-manager", version=_version(), description=DESCRIPTION, lifespan=lifespan)
+    app.state.manager = manager
+    app.state.jobs = jobs
+    app.state.metrics = metrics
+    app.include_router(build_router(manager, jobs, metrics))
+    for exc_type in (ModelManagerError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(exc_type, handle_error)
+    app.add_middleware(
+        Guard,
+        token=token,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
+        max_body_bytes=max_body_bytes,
+    )
+    app.openapi = lambda: _openapi(app, secured=token is not None)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI, *, secured: bool) -> dict[str, Any]:
+    """The schema, with the bearer scheme declared when a token is required."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        if secured:
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}
+            }
+            schema["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

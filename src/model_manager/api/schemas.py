@@ -1,0 +1,308 @@
+"""Request bodies (validated) and response shapes (documented in the OpenAPI schema).
+
+Request models are strict and forbid unknown fields, so a typo such as ``"modle"`` is a 422 rather than
+a silently ignored field. Response models only document: routes return ``JSONResponse`` built from the
+manager's dicts, so the list endpoint pays for no second validation pass; the schemathesis test checks
+that what is sent matches what is documented.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
+
+_STRICT = ConfigDict(strict=True, extra="forbid")
+_OPEN = ConfigDict(extra="allow")
+
+_PART = "[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
+MODEL_NAME_PATTERN = (
+    f"^(?:(?:[A-Za-z0-9_][A-Za-z0-9_.:-]{{0,349}}/)?[A-Za-z0-9_][A-Za-z0-9_-]{{0,79}}/)?{_PART}(?::{_PART})?$"
+)
+"""Ollama's name rules (``names.parse_model_name``) as a JSON Schema pattern, for clients and schemathesis.
+
+Only documented: the server checks names itself, so an invalid one gets a message that says which part
+is wrong instead of a regular expression.
+"""
+MODEL_NAME_SCHEMA: JsonDict = {"pattern": MODEL_NAME_PATTERN}
+MODEL_DESCRIPTION = "Model name: a catalog name or any Ollama name, [host/][namespace/]model[:tag]"
+MODEL_FIELD = Field(
+    description=MODEL_DESCRIPTION, examples=["llama3.1:8b-instruct"], json_schema_extra=MODEL_NAME_SCHEMA
+)
+VRAM_FIELD = Field(
+    default=None,
+    ge=0,
+    le=1_000_000,
+    description="GB of GPU memory to plan for; left out, the server detects what is available",
+    examples=[8.0],
+)
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class ModelRequest(BaseModel):
+    model_config = _STRICT
+    model: str = MODEL_FIELD
+
+
+class DownloadRequest(BaseModel):
+    model_config = _STRICT
+    model: str = MODEL_FIELD
+    wait: bool = Field(default=False, description="Block until the download ends instead of answering 202")
+
+
+class RecommendRequest(BaseModel):
+    model_config = _STRICT
+    available_vram_gb: float | None = VRAM_FIELD
+    priority: str = Field(
+        default="balanced",
+        description="speed, balanced or quality (any case)",
+        examples=["balanced"],
+        json_schema_extra={"enum": ["speed", "balanced", "quality"]},
+    )
+
+
+class CompatibilityRequest(BaseModel):
+    model_config = _STRICT
+    model: str = MODEL_FIELD
+    available_vram_gb: float | None = VRAM_FIELD
+
+
+class UsageRequest(BaseModel):
+    model_config = _STRICT
+    model: str = MODEL_FIELD
+    inference_time: float = Field(ge=0, le=1e9, description="Seconds the inference took", examples=[2.5])
+    success: bool = True
+
+
+class EmptyRequest(BaseModel):
+    """No fields: the endpoint takes an empty JSON object (or no body)."""
+
+    model_config = _STRICT
+
+
+# --- the export document (request body of import, response body of export) ----------------------
+
+
+_Text = Annotated[str, Field(max_length=10_000)]
+_Count = Annotated[int, Field(ge=0, le=2**62)]
+_Seconds = Annotated[float, Field(ge=0)]
+
+
+class ExportedMetadata(BaseModel):
+    """Editable metadata; a field left out keeps the catalog's value."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: _Text | SkipJsonSchema[None] = None
+    recommended_use: _Text | SkipJsonSchema[None] = None
+    size: _Text | SkipJsonSchema[None] = None
+    purpose: Literal["speed", "balanced", "quality", "specialized"] | SkipJsonSchema[None] = None
+    min_vram_gb: float | None = Field(default=None, ge=0, le=1_000_000)
+    quantization_support: list[str] | SkipJsonSchema[None] = None
+
+
+class ExportedStatistics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    usage_count: _Count
+    success_count: _Count | SkipJsonSchema[None] = Field(default=None, description="At most usage_count")
+    total_inference_time: _Seconds | SkipJsonSchema[None] = None
+    last_used: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
+
+
+class ExportedModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    metadata: ExportedMetadata | SkipJsonSchema[None] = None
+    statistics: ExportedStatistics | SkipJsonSchema[None] = None
+
+
+class ExportDocument(BaseModel):
+    """The export/import document (``format`` "model-manager-metadata", ``version`` 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["model-manager-metadata"]
+    version: Literal[1]
+    exported_at: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
+    current_model: str | None = Field(default=None, json_schema_extra=MODEL_NAME_SCHEMA)
+    models: dict[str, ExportedModel] = Field(
+        description="Keyed by model name (names differ in more than case)",
+        json_schema_extra={"propertyNames": MODEL_NAME_SCHEMA},
+    )
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+class ErrorResponse(BaseModel):
+    """Every failure: a stable code, what happened and what to do."""
+
+    model_config = _OPEN
+    success: Literal[False]
+    error: str = Field(examples=["model_not_found"])
+    message: str = Field(examples=["Model not found: llama9:1b"])
+    solution: str = Field(examples=["Check catalog"])
+
+
+class ModelMetadata(BaseModel):
+    """The seed's metadata fields, plus what the catalog and Ollama know."""
+
+    model_config = _OPEN
+    name: str
+    size: str
+    purpose: str
+    description: str
+    recommended_use: str
+    min_vram_gb: float | None
+    quantization_support: list[str]
+    download_size_mb: int
+    installed: bool
+    last_used: str | None
+    usage_count: int
+    avg_inference_time: float
+    success_rate: float
+    ollama_tag: str
+    capabilities: list[str]
+    family: str
+    quantization: str
+    parameter_count: int
+    source: str
+
+
+class ModelStatistics(BaseModel):
+    model_config = _OPEN
+    name: str
+    usage_count: int
+    last_used: str | None
+    avg_inference_time: float
+    success_rate: float
+    installed: bool
+
+
+class ModelListResponse(BaseModel):
+    success: Literal[True]
+    models: list[ModelMetadata]
+    count: int
+
+
+class CurrentModelResponse(BaseModel):
+    success: Literal[True]
+    model: str | None
+    info: ModelMetadata | None
+
+
+class ModelInfoResponse(BaseModel):
+    success: Literal[True]
+    model: ModelMetadata
+
+
+class SwitchResponse(BaseModel):
+    success: Literal[True]
+    model: str
+    message: str
+    info: ModelMetadata
+
+
+class ModelMessageResponse(BaseModel):
+    success: Literal[True]
+    model: str
+    message: str
+
+
+class JobError(BaseModel):
+    model_config = _OPEN
+    error: str
+    message: str
+    solution: str
+
+
+class DownloadJob(BaseModel):
+    """A download job. ``interrupted``: the server stopped during the pull; starting it again resumes."""
+
+    id: str
+    model: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "interrupted"]
+    completed: int = Field(description="Bytes fetched over the layers seen so far")
+    total: int = Field(description="Bytes of the layers seen so far")
+    percent: float
+    detail: str = Field(description="Ollama's last status line")
+    error: JobError | None
+    message: str | None
+    attempts: int
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+
+
+class JobResponse(BaseModel):
+    model_config = _OPEN
+    success: Literal[True]
+    job: DownloadJob
+
+
+class StartedJobResponse(JobResponse):
+    started: bool = Field(description="False when the model's running job was joined")
+
+
+class JobListResponse(BaseModel):
+    success: Literal[True]
+    jobs: list[DownloadJob]
+    count: int
+
+
+class Candidate(BaseModel):
+    model_config = _OPEN
+    name: str
+    required_vram_gb: float
+    installed: bool
+
+
+class RecommendResponse(BaseModel):
+    success: Literal[True]
+    model: str | None
+    reason: str
+    candidates: list[Candidate]
+    available_vram_gb: float
+    priority: str
+
+
+class CompatibilityResponse(BaseModel):
+    success: Literal[True]
+    model: str
+    compatible: bool
+    message: str
+    required_vram_gb: float
+    available_vram_gb: float
+
+
+class StatisticsResponse(BaseModel):
+    success: Literal[True]
+    statistics: dict[str, ModelStatistics] | ModelStatistics = Field(
+        description="{name: statistics} for every model, or one model's with ?model="
+    )
+
+
+class SyncResponse(BaseModel):
+    success: Literal[True]
+    added: list[str]
+    removed: list[str]
+    installed: list[str]
+
+
+class MessageResponse(BaseModel):
+    success: Literal[True]
+    message: str
+
+
+class UsageResponse(BaseModel):
+    success: Literal[True]
+    model: str
+
+
+class HealthResponse(BaseModel):
+    model_config = _OPEN
+    success: Literal[True]
+    ok: bool
+    store: dict[str, Any]
+    ollama: dict[str, Any]

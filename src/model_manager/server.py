@@ -1,0 +1,159 @@
+"""Run the REST API under uvicorn, safe by default.
+
+* The default bind is 127.0.0.1. Any other address (``0.0.0.0``, a LAN address, a host name) is refused
+  unless ``MODEL_MANAGER_API_TOKEN`` is set; with a token set, every request must carry it.
+* The socket is bound here, before uvicorn starts, so ``--port 0`` works: the line printed on start
+  names the port the kernel chose (``model-manager API listening on http://127.0.0.1:PORT``).
+
+The CLI's ``serve`` command calls :func:`serve` (or :func:`main` with its arguments);
+``python -m model_manager.server`` runs :func:`main` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from collections.abc import Collection, Sequence
+
+from .api.guard import is_loopback
+from .config import load_settings
+from .errors import ErrorKind, ModelManagerError
+from .manager import ModelManager
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+UNSAFE_BIND = ErrorKind(
+    "unsafe_bind",
+    "Refusing to serve beyond this machine without a token",
+    "Anyone who can reach the port could delete models",
+    "Set MODEL_MANAGER_API_TOKEN (clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1",
+    500,
+)
+
+
+class UnsafeBindError(ModelManagerError):
+    """Binding beyond loopback without an API token."""
+
+    @property
+    def kind(self) -> ErrorKind:
+        return UNSAFE_BIND
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Raises UnsafeBindError when ``host`` is not loopback and no token is set."""
+    if not is_loopback(host) and not token:
+        raise UnsafeBindError(f"--host {host} without MODEL_MANAGER_API_TOKEN")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    manager: ModelManager | None = None,
+    allowed_origins: Collection[str] = (),
+    log_level: str = "info",
+    access_log: bool = True,
+) -> None:
+    """Serve the API until interrupted (SIGINT/SIGTERM stop it gracefully; running downloads then
+    show as "interrupted" and resume when started again).
+
+    Raises UnsafeBindError (see :func:`check_bind`), OSError when the address cannot be bound.
+    """
+    import uvicorn
+
+    from .api import create_app
+
+    settings = manager.settings if manager is not None else load_settings()
+    check_bind(host, settings.api_token)
+    sock = bind_socket(host, port)
+    owned = manager is None
+    manager = manager or ModelManager(settings=settings)
+    try:
+        app = create_app(
+            manager,
+            token=settings.api_token,
+            allowed_hosts=() if is_loopback(host) else ("*",),
+            allowed_origins=allowed_origins,
+        )
+        config = uvicorn.Config(
+            app, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=5, server_header=False
+        )
+        print(f"model-manager API listening on {_url(sock)}", flush=True)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        if owned:
+            manager.close()
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The ``serve`` options (the CLI may pass its own subparser to have them added)."""
+    parser = parser or argparse.ArgumentParser(prog="model-manager serve", description="Serve the REST API.")
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port (default 8000; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the API, e.g. http://localhost:3000 (repeatable)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    parser.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    return parser
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Serve with parsed ``serve`` options; print refusals with their solution and return 1."""
+    try:
+        serve(
+            args.host,
+            args.port,
+            allowed_origins=args.allow_origin,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+        )
+    except ModelManagerError as exc:
+        print(f"{exc.message}\nSolution: {exc.solution}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m model_manager.server [--host H] [--port P] ...``."""
+    return run_from_args(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
