@@ -72,6 +72,87 @@ ERROR_TABLE: dict[str, ErrorKind] = {
             500,
         ),
         ErrorKind("store_error", "Store error", "The metadata store failed", "Check MODEL_MANAGER_HOME", 500),
+        # The REST layer itself: authentication, routing, bodies.
+        ErrorKind(
+            "unauthorized",
+            "Unauthorized",
+            "The request has no valid API token",
+            "Send 'Authorization: Bearer <token>' with the token in the server's MODEL_MANAGER_API_TOKEN",
+            401,
+        ),
+        ErrorKind(
+            "forbidden",
+            "Forbidden",
+            "The request's Host or Origin is not this server's (a web page may not drive this API)",
+            "Call the API directly from this machine, or start the server with --allow-origin for that origin",
+            403,
+        ),
+        ErrorKind("not_found", "Not found", "No such endpoint", "See /docs for the endpoints", 404),
+        ErrorKind(
+            "method_not_allowed",
+            "Method not allowed",
+            "Wrong HTTP method",
+            "See /docs for the endpoints",
+            405,
+        ),
+        ErrorKind(
+            "payload_too_large",
+            "Payload too large",
+            "The request body is too large",
+            "Send a smaller body",
+            413,
+        ),
+        ErrorKind(
+            "unsupported_media_type",
+            "Unsupported media type",
+            "Requests that change state must send JSON",
+            "Send the body as JSON with 'Content-Type: application/json' (an empty body is allowed where no field is required)",
+            415,
+        ),
+        ErrorKind("bad_request", "Bad request", "The request is malformed", "Correct the request", 400),
+        ErrorKind(
+            "internal_error",
+            "Internal server error",
+            "A bug or an unexpected failure",
+            "Check the server log",
+            500,
+        ),
+        ErrorKind(
+            "unsafe_bind",
+            "Refusing to serve beyond this machine without a token",
+            "Anyone who can reach the port could delete models",
+            "Set MODEL_MANAGER_API_TOKEN (clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1",
+            500,
+        ),
+        # Download jobs of the REST API.
+        ErrorKind(
+            "job_not_found",
+            "Download job not found",
+            "Unknown job id",
+            "List the jobs with GET /api/model/downloads",
+            404,
+        ),
+        ErrorKind(
+            "job_conflict",
+            "Download job cannot be cancelled",
+            "The job has ended or belongs to another process",
+            "Check the job's status with GET /api/model/download/{id}",
+            409,
+        ),
+        ErrorKind(
+            "download_cancelled",
+            "Download cancelled",
+            "The job was cancelled",
+            "Start the download again; Ollama resumes from the bytes already fetched",
+            409,
+        ),
+        ErrorKind(
+            "download_interrupted",
+            "Download interrupted",
+            "The server stopped while the model was being pulled",
+            "Start the download again to resume it",
+            503,
+        ),
     )
 }
 

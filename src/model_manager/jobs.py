@@ -64,56 +64,26 @@ class _JobError(ModelManagerError):
 class JobNotFoundError(_JobError):
     """No download job has this id."""
 
-    job_kind = ErrorKind(
-        "job_not_found",
-        "Download job not found",
-        "Unknown job id",
-        "List the jobs with GET /api/model/downloads",
-        404,
-    )
+    job_kind = ERROR_TABLE["job_not_found"]
 
 
 class JobConflictError(_JobError):
     """The job cannot be cancelled: it has ended, or another server process runs it."""
 
-    job_kind = ErrorKind(
-        "job_conflict",
-        "Download job cannot be cancelled",
-        "The job has ended or belongs to another process",
-        "Check the job's status with GET /api/model/download/{id}",
-        409,
-    )
+    job_kind = ERROR_TABLE["job_conflict"]
 
 
 class DownloadCancelledError(_JobError):
-    job_kind = ErrorKind(
-        "download_cancelled",
-        "Download cancelled",
-        "The job was cancelled",
-        "Start the download again; Ollama resumes from the bytes already fetched",
-        409,
-    )
+    job_kind = ERROR_TABLE["download_cancelled"]
 
 
 class DownloadInterruptedError(_JobError):
-    job_kind = ErrorKind(
-        "download_interrupted",
-        "Download interrupted",
-        "The server stopped while the model was being pulled",
-        "Start the download again to resume it",
-        503,
-    )
-
-
-JOB_ERROR_KINDS = {
-    cls.job_kind.code: cls.job_kind
-    for cls in (JobNotFoundError, JobConflictError, DownloadCancelledError, DownloadInterruptedError)
-}
+    job_kind = ERROR_TABLE["download_interrupted"]
 
 
 def error_status(code: str) -> int:
-    """The HTTP status for an error code of the shared table or of this module (500 if unknown)."""
-    kind = ERROR_TABLE.get(code) or JOB_ERROR_KINDS.get(code)
+    """The HTTP status for an error code of the error table (500 if unknown)."""
+    kind = ERROR_TABLE.get(code)
     return kind.http_status if kind is not None else 500
 
 

@@ -18,20 +18,14 @@ from collections.abc import Collection, Sequence
 
 from .api.guard import is_loopback
 from .config import load_settings
-from .errors import ErrorKind, ModelManagerError
+from .errors import ERROR_TABLE, ErrorKind, ModelManagerError
 from .manager import ModelManager
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 
-UNSAFE_BIND = ErrorKind(
-    "unsafe_bind",
-    "Refusing to serve beyond this machine without a token",
-    "Anyone who can reach the port could delete models",
-    "Set MODEL_MANAGER_API_TOKEN (clients then send 'Authorization: Bearer <token>'), or bind 127.0.0.1",
-    500,
-)
+UNSAFE_BIND = ERROR_TABLE["unsafe_bind"]
 
 
 class UnsafeBindError(ModelManagerError):

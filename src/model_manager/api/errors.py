@@ -23,53 +23,17 @@ from ..errors import ERROR_TABLE, ErrorKind, ModelManagerError
 
 log = logging.getLogger(__name__)
 
-UNAUTHORIZED = ErrorKind(
-    "unauthorized",
-    "Unauthorized",
-    "The request has no valid API token",
-    "Send 'Authorization: Bearer <token>' with the token in the server's MODEL_MANAGER_API_TOKEN",
-    401,
-)
-FORBIDDEN = ErrorKind(
-    "forbidden",
-    "Forbidden",
-    "The request's Host or Origin is not this server's (a web page may not drive this API)",
-    "Call the API directly from this machine, or start the server with --allow-origin for that origin",
-    403,
-)
-NOT_FOUND = ErrorKind("not_found", "Not found", "No such endpoint", "See /docs for the endpoints", 404)
-METHOD_NOT_ALLOWED = ErrorKind(
-    "method_not_allowed", "Method not allowed", "Wrong HTTP method", "See /docs for the endpoints", 405
-)
-PAYLOAD_TOO_LARGE = ErrorKind(
-    "payload_too_large", "Payload too large", "The request body is too large", "Send a smaller body", 413
-)
-UNSUPPORTED_MEDIA_TYPE = ErrorKind(
-    "unsupported_media_type",
-    "Unsupported media type",
-    "Requests that change state must send JSON",
-    "Send the body as JSON with 'Content-Type: application/json' (an empty body is allowed where no field is required)",
-    415,
-)
-BAD_REQUEST = ErrorKind("bad_request", "Bad request", "The request is malformed", "Correct the request", 400)
-INTERNAL = ErrorKind(
-    "internal_error", "Internal server error", "A bug or an unexpected failure", "Check the server log", 500
-)
+# The rows of the error table this layer answers with.
+UNAUTHORIZED = ERROR_TABLE["unauthorized"]
+FORBIDDEN = ERROR_TABLE["forbidden"]
+NOT_FOUND = ERROR_TABLE["not_found"]
+METHOD_NOT_ALLOWED = ERROR_TABLE["method_not_allowed"]
+PAYLOAD_TOO_LARGE = ERROR_TABLE["payload_too_large"]
+UNSUPPORTED_MEDIA_TYPE = ERROR_TABLE["unsupported_media_type"]
+BAD_REQUEST = ERROR_TABLE["bad_request"]
+INTERNAL = ERROR_TABLE["internal_error"]
 
 _BY_STATUS = {k.http_status: k for k in (NOT_FOUND, METHOD_NOT_ALLOWED, PAYLOAD_TOO_LARGE, BAD_REQUEST)}
-API_ERROR_KINDS = {
-    k.code: k
-    for k in (
-        UNAUTHORIZED,
-        FORBIDDEN,
-        NOT_FOUND,
-        METHOD_NOT_ALLOWED,
-        PAYLOAD_TOO_LARGE,
-        UNSUPPORTED_MEDIA_TYPE,
-        BAD_REQUEST,
-        INTERNAL,
-    )
-}
 
 
 class ApiError(ModelManagerError):
