@@ -30,9 +30,11 @@ def open_manager(demo: bool) -> Iterator[ModelManager]:
         return
     from model_manager.testing import OllamaDouble
 
-    with OllamaDouble() as ollama, tempfile.TemporaryDirectory() as home, ModelManager(
-        host=ollama.url, data_dir=home
-    ) as manager:
+    with (
+        OllamaDouble() as ollama,
+        tempfile.TemporaryDirectory() as home,
+        ModelManager(host=ollama.url, data_dir=home) as manager,
+    ):
         yield manager
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from model_manager import ModelManager
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from model_manager.testing import OllamaDouble
-
-from model_manager import ModelManager
 
 _INHERITED = (
     "OLLAMA_HOST",

@@ -308,15 +308,21 @@ def test_recommend_says_when_nothing_fits(cli: Cli) -> None:
 def test_check_fits_and_does_not_fit(cli: Cli) -> None:
     fits = cli("check", "llama3.1:8b-instruct", "8")
     assert fits.code == 0
-    assert fits.out.startswith("Compatible: llama3.1:8b-instruct needs 6.0 GB VRAM, 8.0 GB available; fits fully: ")
+    assert fits.out.startswith(
+        "Compatible: llama3.1:8b-instruct needs 6.0 GB VRAM, 8.0 GB available; fits fully: "
+    )
     assert fits.out.endswith(" GiB of 8.0 at 4,096 context\n")
     too_big = cli("check", "llama3.1:70b-instruct", "8")
-    assert too_big.code == 1 and too_big.out.startswith("Insufficient VRAM: llama3.1:70b-instruct needs 40.0 GB")
+    assert too_big.code == 1 and too_big.out.startswith(
+        "Insufficient VRAM: llama3.1:70b-instruct needs 40.0 GB"
+    )
     assert too_big.err.startswith("Solution: Use smaller model")
     doc = cli("check", "llama3.1:70b-instruct", "8", "--json")
     assert doc.code == 1
     body = doc.json()
-    assert {k: body[k] for k in ("model", "compatible", "required_vram_gb", "available_vram_gb", "vram_source")} == {
+    assert {
+        k: body[k] for k in ("model", "compatible", "required_vram_gb", "available_vram_gb", "vram_source")
+    } == {
         "model": "llama3.1:70b-instruct",
         "compatible": False,
         "required_vram_gb": 40.0,
