@@ -209,7 +209,17 @@ class Store:
         with self._lock:
             self._conn.close()
 
+    def _applied(self) -> set[int]:
+        try:
+            return {row[0] for row in self._conn.execute("SELECT version FROM _migrations")}
+        except sqlite3.OperationalError:
+            return set()  # a new file: no _migrations table yet
+
     def _migrate(self, migrations: list[Migration]) -> None:
+        # Most opens find nothing to do: check with a plain read first, so opening a store does not
+        # take the write lock that other processes' writers are using.
+        if self._applied() >= set(range(1, len(migrations) + 1)):
+            return
         with self.atomic() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)"
