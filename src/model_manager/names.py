@@ -88,6 +88,13 @@ def validate_model_name(raw: object) -> str:
 
 
 def name_key(name: str) -> str:
-    """Comparison key: case folded, ``:latest`` implied when no tag is given."""
-    parsed = parse_model_name(name)
+    """Comparison key: case folded, ``:latest`` implied when no tag is given.
+
+    Raises InvalidModelNameError when ``name`` is not a valid name.
+    """
+    return _key(parse_model_name(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(parsed: ModelName) -> str:
     return parsed.display().lower()
