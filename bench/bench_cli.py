@@ -95,7 +95,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home, OllamaDouble() as ollama:
         ollama.install("llama3.1:8b-instruct-q4_K_M")
         ollama.install("llama3.2:1b-instruct-q8_0")
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "MODEL_MANAGER_"))}
+        # As an installed package runs: with bytecode written (pip compiles it at install time).
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OLLAMA_", "MODEL_MANAGER_")) and k != "PYTHONDONTWRITEBYTECODE"
+        }
         pythonpath = os.pathsep.join(p for p in (str(SRC), base.get("PYTHONPATH", "")) if p)
         up = base | {"MODEL_MANAGER_HOME": home, "OLLAMA_HOST": ollama.url, "PYTHONPATH": pythonpath}
         down = up | {"OLLAMA_HOST": _free_url()}

@@ -1,30 +1,33 @@
 """The adapter over the official ``ollama`` client: the only module that imports it.
 
-Every call goes through ``_call`` (or ``_stream`` for pulls), which turns the client's and httpx's
-exceptions into ours once, at this boundary. Two underlying clients are kept because their timeouts
-differ: quick metadata calls fail fast, while a model load may legitimately take minutes and a pull's
-timeout is on *silence* (httpx's read timeout is per read), never on total length.
+Every call goes through one boundary (``_boundary``) that turns the client's, httpx's and the standard
+library's exceptions into ours, once. Three underlying clients are kept because their timeouts differ:
+quick metadata calls fail fast, a model load may legitimately take minutes, and a pull's timeout is on
+*silence* (httpx's read timeout is per read), never on total length.
+
+Importing the official client (pydantic models, httpx) costs about a third of a second, which a
+command-line start-up cannot afford. So the client is imported on first use, and the two plain reads
+every command may need — ``/api/version`` and ``/api/tags`` — go through the standard library. The host
+parser mirrors the official client's ``_parse_host``; a test holds the two equal.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import ssl
+import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
-from typing import Any, TypeVar
-
-import httpx
-import ollama
-import pydantic
-from ollama._client import _parse_host
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     DownloadFailedError,
     InsufficientVramError,
     InvalidModelNameError,
+    InvalidRequestError,
     ModelManagerError,
     ModelNotFoundError,
     ModelNotInstalledError,
@@ -33,16 +36,43 @@ from .errors import (
 )
 from .types import InstalledModel, ModelFacts, PullProgress, RunningModel
 
+if TYPE_CHECKING:
+    import ollama
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 ProgressCallback = Callable[[str, int, int], None]
 
+DEFAULT_PORT = 11434
 _MEMORY_ERROR_PREFIXES = ("model requires more system memory", "unable to load full model")
 
 
 def parse_host(value: str | None) -> str:
-    """Base URL for ``value`` parsed as the official client parses ``OLLAMA_HOST``."""
-    return str(_parse_host(value))
+    """Base URL for ``value`` (``OLLAMA_HOST``), parsed as the official client parses it:
+    default ``http://127.0.0.1:11434``; ``http``/``https`` imply ports 80/443; a path prefix is kept.
+
+    Raises InvalidRequestError for an address that does not parse, or a port outside 0–65535.
+    """
+    value, port = value or "", DEFAULT_PORT
+    scheme, _, hostport = value.partition("://")
+    if not hostport:
+        scheme, hostport = "http", value
+    elif scheme == "http":
+        port = 80
+    elif scheme == "https":
+        port = 443
+    try:
+        split = urllib.parse.urlsplit(f"{scheme}://{hostport}")
+        host = split.hostname or "127.0.0.1"
+        port = split.port or port
+    except ValueError as exc:
+        raise InvalidRequestError(f"OLLAMA_HOST={value!r} is not a valid address: {exc}") from None
+    try:
+        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
+            host = f"[{host}]"  # urlsplit drops the brackets
+    except ValueError:
+        pass
+    path = split.path.strip("/")
+    return f"{scheme}://{host}:{port}/{path}" if path else f"{scheme}://{host}:{port}"
 
 
 def _iso(value: datetime | str | None) -> str:
@@ -51,17 +81,25 @@ def _iso(value: datetime | str | None) -> str:
     return value or ""
 
 
-def _translate(exc: Exception, host: str, name: str | None) -> ModelManagerError:
-    """Map one low-level exception to ours."""
+def _response_error(text: str, status: int, name: str | None) -> ModelManagerError:
+    """Map an error Ollama answered with (its ``error`` text and HTTP status) to ours."""
+    if status == 404 or "not found" in text:
+        return ModelNotInstalledError(name or text, ollama_message=text)
+    if "invalid model name" in text or (status == 400 and " is invalid" in text):
+        return InvalidModelNameError(f"{name!r}: {text}" if name else text)
+    if text.startswith(_MEMORY_ERROR_PREFIXES) or "out of memory" in text:
+        return InsufficientVramError(f"{name}: {text}" if name else text, ollama_message=text)
+    return OllamaError(f"{text} (HTTP {status})" if status > 0 else text, status_code=status)
+
+
+def _translate(exc: Exception, host: str, name: str | None) -> ModelManagerError | None:
+    """Map one low-level exception to ours; None for exceptions that are not this boundary's to map."""
+    import httpx
+    import ollama
+    import pydantic
+
     if isinstance(exc, ollama.ResponseError):
-        text, status = str(exc.error), exc.status_code
-        if status == 404 or "not found" in text:
-            return ModelNotInstalledError(name or text, ollama_message=text)
-        if "invalid model name" in text or (status == 400 and " is invalid" in text):
-            return InvalidModelNameError(f"{name!r}: {text}" if name else text)
-        if text.startswith(_MEMORY_ERROR_PREFIXES) or "out of memory" in text:
-            return InsufficientVramError(f"{name}: {text}" if name else text, ollama_message=text)
-        return OllamaError(f"{text} (HTTP {status})" if status > 0 else text, status_code=status)
+        return _response_error(str(exc.error), exc.status_code, name)
     if isinstance(exc, ConnectionError | httpx.ConnectError):
         return OllamaUnavailableError(f"cannot connect to Ollama at {host}", host=host)
     if isinstance(exc, httpx.TimeoutException):
@@ -72,16 +110,9 @@ def _translate(exc: Exception, host: str, name: str | None) -> ModelManagerError
         return OllamaUnavailableError(f"connection to Ollama at {host} failed: {exc}", host=host)
     if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError):
         return OllamaError(f"Ollama at {host} sent a malformed response: {exc}")
-    return OllamaError(f"{type(exc).__name__}: {exc}")
-
-
-_TRANSLATED = (
-    ollama.ResponseError,
-    ConnectionError,
-    httpx.HTTPError,
-    json.JSONDecodeError,
-    pydantic.ValidationError,
-)
+    if isinstance(exc, httpx.HTTPError):
+        return OllamaError(f"{type(exc).__name__}: {exc}")
+    return None
 
 
 class OllamaClient:
@@ -96,36 +127,99 @@ class OllamaClient:
         pull_silence_timeout_s: float = 120.0,
     ) -> None:
         self.host = parse_host(host)
-        connect = min(timeout_s, 10.0)
-        # Plain-HTTP hosts (the usual local Ollama) use no TLS, so skip loading the CA bundle: that
-        # costs tens of milliseconds per client, three times over, on every start-up.
-        tls: dict[str, Any] = {}
-        if not self.host.startswith("https://"):
-            tls["verify"] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self._quick = ollama.Client(self.host, timeout=httpx.Timeout(timeout_s, connect=connect), **tls)
-        self._slow = ollama.Client(self.host, timeout=httpx.Timeout(load_timeout_s, connect=connect), **tls)
-        self._pull = ollama.Client(
-            self.host,
-            timeout=httpx.Timeout(connect=connect, read=pull_silence_timeout_s, write=30.0, pool=30.0),
-            **tls,
-        )
+        self._timeout_s = timeout_s
+        self._load_timeout_s = load_timeout_s
+        self._pull_silence_timeout_s = pull_silence_timeout_s
+        self._clients: tuple[ollama.Client, ollama.Client, ollama.Client] | None = None
+
+    def _official(self) -> tuple[ollama.Client, ollama.Client, ollama.Client]:
+        """The official clients (quick calls, loads, pulls), built on first use."""
+        if self._clients is None:
+            import httpx
+            import ollama
+
+            connect = min(self._timeout_s, 10.0)
+            # Plain-HTTP hosts (the usual local Ollama) use no TLS, so skip loading the CA bundle: that
+            # costs tens of milliseconds per client.
+            tls: dict[str, Any] = {}
+            if not self.host.startswith("https://"):
+                tls["verify"] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self._clients = (
+                ollama.Client(self.host, timeout=httpx.Timeout(self._timeout_s, connect=connect), **tls),
+                ollama.Client(self.host, timeout=httpx.Timeout(self._load_timeout_s, connect=connect), **tls),
+                ollama.Client(
+                    self.host,
+                    timeout=httpx.Timeout(
+                        connect=connect, read=self._pull_silence_timeout_s, write=30.0, pool=30.0
+                    ),
+                    **tls,
+                ),
+            )
+        return self._clients
+
+    @property
+    def _quick(self) -> ollama.Client:
+        return self._official()[0]
+
+    @property
+    def _slow(self) -> ollama.Client:
+        return self._official()[1]
+
+    @property
+    def _pull(self) -> ollama.Client:
+        return self._official()[2]
 
     def close(self) -> None:
-        for client in (self._quick, self._slow, self._pull):
-            client._client.close()
+        if self._clients is not None:
+            for client in self._clients:
+                client._client.close()
 
     @contextmanager
     def _boundary(self, name: str | None = None) -> Iterator[None]:
         try:
             yield
-        except _TRANSLATED as exc:
-            raise _translate(exc, self.host, name) from exc
+        except ModelManagerError:
+            raise
+        except Exception as exc:
+            translated = _translate(exc, self.host, name)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _get_json(self, path: str) -> Any:
+        """GET ``path`` with the standard library (see the module docstring for why)."""
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self.host + path, headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace")
+            with suppress(ValueError, AttributeError):
+                text = str(json.loads(text).get("error", text))
+            raise _response_error(text, exc.code, None) from None
+        except TimeoutError as exc:
+            raise OllamaUnavailableError(
+                f"Ollama at {self.host} did not answer in time ({type(exc).__name__})", host=self.host
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                raise OllamaUnavailableError(
+                    f"Ollama at {self.host} did not answer in time", host=self.host
+                ) from None
+            raise OllamaUnavailableError(f"cannot connect to Ollama at {self.host}", host=self.host) from None
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise OllamaError(f"Ollama at {self.host} sent a malformed response: {exc}") from None
 
     def version(self) -> str:
         """Ollama's version string; the cheapest call that proves it answers."""
-        with self._boundary():
-            response = self._quick._request_raw("GET", "/api/version")  # type: ignore[no-untyped-call]
-            return str(response.json().get("version", ""))
+        doc = self._get_json("/api/version")
+        return str(doc.get("version", "")) if isinstance(doc, dict) else ""
 
     def is_alive(self) -> bool:
         try:
@@ -136,20 +230,24 @@ class OllamaClient:
 
     def list_models(self) -> list[InstalledModel]:
         """``/api/tags``: what Ollama has on disk."""
-        with self._boundary():
-            response = self._quick.list()
+        doc = self._get_json("/api/tags")
+        models = doc.get("models") if isinstance(doc, dict) else None
+        if not isinstance(models, list):
+            raise OllamaError(f"Ollama at {self.host} sent a malformed /api/tags response")
         out = []
-        for m in response.models:
-            details = m.details
+        for m in models:
+            if not isinstance(m, dict):
+                raise OllamaError(f"Ollama at {self.host} sent a malformed /api/tags entry")
+            details = m.get("details") or {}
             out.append(
                 InstalledModel(
-                    name=m.model or "",
-                    size_bytes=int(m.size or 0),
-                    digest=m.digest or "",
-                    modified_at=_iso(m.modified_at),
-                    family=(details.family or "") if details else "",
-                    parameter_size=(details.parameter_size or "") if details else "",
-                    quantization_level=(details.quantization_level or "") if details else "",
+                    name=str(m.get("model") or m.get("name") or ""),
+                    size_bytes=int(m.get("size") or 0),
+                    digest=str(m.get("digest") or ""),
+                    modified_at=str(m.get("modified_at") or ""),
+                    family=str(details.get("family") or ""),
+                    parameter_size=str(details.get("parameter_size") or ""),
+                    quantization_level=str(details.get("quantization_level") or ""),
                 )
             )
         return out
