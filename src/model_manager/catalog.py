@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +138,7 @@ def _merge(base: list[dict[str, Any]], overlay: Iterable[dict[str, Any]]) -> lis
 
 
 def builtin_catalog_text() -> str:
-    return resources.files("model_manager").joinpath("data/catalog.json").read_text(encoding="utf-8")
+    return (Path(__file__).parent / "data" / "catalog.json").read_text(encoding="utf-8")
 
 
 def load_catalog(user_path: Path | None = None) -> Catalog:

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
 from .errors import InvalidRequestError
 
 APP_NAME = "model-manager"
@@ -60,7 +58,11 @@ def _float(env: Mapping[str, str], key: str, default: float | None) -> float | N
 def default_home(env: Mapping[str, str]) -> Path:
     """``$MODEL_MANAGER_HOME``, else the platform's user data dir."""
     raw = env.get("MODEL_MANAGER_HOME", "").strip()
-    return Path(raw).expanduser() if raw else Path(platformdirs.user_data_dir(APP_NAME))
+    if raw:
+        return Path(raw).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def load_settings(

@@ -127,6 +127,19 @@ class Fit:
         }
 
 
+def max_context(shape: ModelShape, run: RunSettings, vram_bytes: int) -> int:
+    """The largest context (multiple of 256, at most the trained length) that fits fully in ``vram_bytes``."""
+    return max_context_for(
+        shape.model_info,
+        weights_bytes=shape.weights_bytes,
+        memory_bytes=vram_bytes,
+        kv_cache_type=run.kv_cache_type,
+        num_parallel=run.num_parallel,
+        flash_attention=run.flash_attention,
+        projector_bytes=shape.projector_bytes,
+    )
+
+
 def assess(shape: ModelShape, run: RunSettings, *, vram_bytes: int, ram_bytes: int) -> Fit:
     """The fit level of ``shape`` at ``run`` given the memory there is."""
     est = estimate(shape, run)

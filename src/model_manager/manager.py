@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import fit as fitting
 from .catalog import Catalog, load_catalog
 from .config import Settings, load_settings
 from .errors import (
@@ -45,18 +43,20 @@ from .errors import (
     OllamaUnavailableError,
 )
 from .exchange import EDITABLE_FIELDS, build_document, loads_document, parse_document
-from .fit import ModelShape
-from .memory import GIB, MemoryEstimate
 from .metadata import entry_metadata, lookup, model_shape, record_metadata, stats_dict, with_usage
 from .names import name_key, validate_model_name
-from .ollama_defaults import KV_CACHE_TYPES, RuntimeSettings, runtime_settings
+from .ollama_defaults import GIB, KV_CACHE_TYPES, runtime_settings
 from .recommend import PRIORITIES, rank, reason
 from .store import ModelRecord, Store, utc_now
 from .types import CatalogEntry, InstalledModel, ModelPurpose, ModelStats
 
 if TYPE_CHECKING:
+    from . import fit as fitting
+    from .fit import ModelShape
     from .gpu import GPUManager
+    from .memory import MemoryEstimate
     from .ollama_client import OllamaClient
+    from .ollama_defaults import RuntimeSettings
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -393,6 +393,8 @@ class ModelManager:
 
     def _default_estimate(self, meta: dict[str, Any], vram_gb: float | None) -> MemoryEstimate | None:
         """The estimate at Ollama's default settings, cached until installed models' facts change."""
+        from . import fit as fitting
+
         key = (name_key(meta["name"]), meta["ollama_tag"], meta["installed"], vram_gb)
         if key not in self._estimates:
             shape = self._shape(meta)
@@ -449,6 +451,8 @@ class ModelManager:
             raise InvalidRequestError(
                 f"no architecture facts for {meta['name']}: run sync once Ollama answers"
             )
+        from . import fit as fitting
+
         run = fitting.run_settings(
             shape,
             self._runtime(),
@@ -463,6 +467,8 @@ class ModelManager:
 
     def _fit(self, meta: dict[str, Any], vram_gb: float, *, detected: bool) -> fitting.Fit | None:
         """The fit level of ``meta`` in ``vram_gb``; host RAM takes the rest unless the figure already is RAM."""
+        from . import fit as fitting
+
         shape = self._shape(meta)
         if shape is None:
             return None
@@ -470,6 +476,16 @@ class ModelManager:
         ram = 0.0 if cpu_only else self.gpu.get_host_available_gb()
         run = fitting.run_settings(shape, self._runtime(None if detected else vram_gb))
         return fitting.assess(shape, run, vram_bytes=int(vram_gb * GIB), ram_bytes=int(ram * GIB))
+
+    def _max_context(self, meta: dict[str, Any], vram_gb: float, *, detected: bool) -> int | None:
+        """The largest context that fits fully in ``vram_gb`` (None when nothing describes the model)."""
+        from . import fit as fitting
+
+        shape = self._shape(meta)
+        if shape is None:
+            return None
+        run = fitting.run_settings(shape, self._runtime(None if detected else vram_gb))
+        return fitting.max_context(shape, run, int(vram_gb * GIB))
 
     def _resolve(self, name: str) -> dict[str, Any]:
         """Metadata for ``name`` (any of its names, any case). Raises ModelNotFoundError."""
@@ -546,7 +562,7 @@ class ModelManager:
             level = self._room_for(meta, previous)
             if level is not None:
                 meta["fit"] = level.to_dict()
-                if level.level == fitting.NONE:
+                if level.level == "none":
                     raise InsufficientVramError(f"{meta['name']} {level.describe()}")
             self.ollama.load(meta["ollama_tag"], keep_alive=self.settings.keep_alive)
             if previous is not None and name_key(previous) != name_key(meta["name"]):
@@ -719,8 +735,7 @@ class ModelManager:
                 continue
             meta["required_vram_gb"] = self.required_vram_gb(meta, planned)
             if meta["required_vram_gb"] <= available:
-                level = self._fit(meta, available, detected=detected)
-                meta["max_context"] = level.max_context if level else None
+                meta["max_context"] = self._max_context(meta, available, detected=detected)
                 candidates.append(meta)
         ranked = rank(candidates, wanted)
         listed = [
@@ -871,6 +886,8 @@ def _parse_priority(value: object) -> str:
 def _atomic_write(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` so that readers see the old file or the new one, never half."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -4,15 +4,17 @@ from a catalog entry or an installed model's record. Pure: the manager brings th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .catalog import infer_purpose, parameters_from_size
 from .exchange import EDITABLE_FIELDS
-from .fit import ModelShape
 from .store import ModelRecord
 from .types import CatalogEntry, ModelStats
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from .fit import ModelShape
 
 
 def lookup(mapping: Mapping[str, T], name: str) -> T | None:
@@ -107,6 +109,8 @@ def model_shape(entry: CatalogEntry | None, record: ModelRecord | None) -> Model
     which it counts apart); an installed model the catalog lacks uses its size on disk. None when nothing
     describes the architecture.
     """
+    from .fit import ModelShape
+
     facts = (record.facts or {}) if record is not None else {}
     shown = facts.get("model_info") or {}
     info: dict[str, Any] = dict(entry.model_info) if entry is not None else {}

@@ -22,7 +22,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -298,6 +297,8 @@ class Store:
         The lease expires ``ttl_s`` seconds after it was taken, so a holder that died (killed
         mid-switch) blocks others for at most that long.
         """
+        import uuid
+
         key, token = f"lease:{name}", f"{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex}"
         while True:
             now = time.time()
