@@ -400,3 +400,24 @@ def test_usage_by_an_alias_is_kept_under_the_catalog_name(client: TestClient, ma
         f'model_manager_inference_seconds_count{{model="{SMALL}",outcome="success"}} 1.0'
         in client.get("/metrics").text
     )
+
+
+def test_a_reused_listing_follows_every_change(
+    client: TestClient, manager: ModelManager, ollama: OllamaDouble
+) -> None:
+    def usage_of(name: str) -> int:
+        models = success(client.get("/api/model/list"))["models"]
+        return next(m["usage_count"] for m in models if m["name"] == name)
+
+    assert usage_of(SMALL) == 0
+    client.post("/api/model/usage", json={"model": SMALL, "inference_time": 1.0, "success": True})
+    assert usage_of(SMALL) == 1
+    # A write by another process (its own connection to the same store) shows too.
+    with ModelManager(host=ollama.url, data_dir=manager.settings.home) as other:
+        other.record_usage(SMALL, 1.0)
+    assert usage_of(SMALL) == 2
+    ollama.install(manager.catalog.get(SMALL).ollama_tag)  # type: ignore[union-attr]
+    manager.sync()
+    assert next(m for m in success(client.get("/api/model/list"))["models"] if m["name"] == SMALL)[
+        "installed"
+    ]

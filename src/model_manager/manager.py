@@ -334,6 +334,12 @@ class ModelManager:
             return self._installed_at == -math.inf and self.installed_as_of() is None
         return time.monotonic() - self._installed_at > self.installed_max_age_s
 
+    def listing_marker(self) -> tuple[int, int]:
+        """Changes whenever a listing could: refreshes installed state when stale, then reads the store's
+        change marker. Lets a caller (the REST API) reuse a rendered listing until something changes."""
+        self._installed()
+        return self.store.change_marker()
+
     def installed_as_of(self) -> str | None:
         """When installed state was last read from Ollama (by any process), or None if never."""
         return self.store.get_state(SYNCED_AT_KEY)

@@ -177,6 +177,7 @@ class Store:
         self.path = str(path)
         self._lock = threading.RLock()
         self._depth = 0
+        self._commits = 0
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -233,6 +234,12 @@ class Store:
                     (version, migration.__name__, utc_now()),
                 )
 
+    def change_marker(self) -> tuple[int, int]:
+        """A value that changes whenever anything is committed to the store, by any process: SQLite's
+        ``data_version`` counts other connections' commits, and a counter counts this one's."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._commits
+
     def schema_version(self) -> int:
         with self._lock:
             row = self._conn.execute("SELECT MAX(version) FROM _migrations").fetchone()
@@ -257,6 +264,7 @@ class Store:
             if outer:
                 try:
                     self._conn.execute("COMMIT")
+                    self._commits += 1
                 except BaseException:
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
@@ -396,6 +404,7 @@ class Store:
                     "INSERT INTO usage_events (model, at, seconds, success) VALUES (?, ?, ?, ?)",
                     (model, at or utc_now(), seconds, int(success)),
                 )
+                self._commits += 1
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
 

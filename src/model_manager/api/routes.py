@@ -74,6 +74,8 @@ def build_router(manager: ModelManager, jobs: DownloadJobs, metrics: ApiMetrics)
 
 
 def _model_routes(router: APIRouter, manager: ModelManager) -> None:
+    listings: dict[tuple[Any, ...], bytes] = {}
+
     @router.get("/api/model/list", tags=["models"], responses=_doc(s.ModelListResponse, *ORIGIN_ERRORS))
     def list_models(
         purpose: Annotated[
@@ -87,12 +89,20 @@ def _model_routes(router: APIRouter, manager: ModelManager) -> None:
             float | None, Query(ge=0, le=1_000_000, description="Only models that fit in this many GB")
         ] = None,
         installed_only: Annotated[bool, Query(description="true/false/1/0")] = False,
-    ) -> JSONResponse:
+    ) -> Response:
         """Every known model (catalog and installed), filtered."""
-        models = manager.list_available_models(
-            installed_only=installed_only, purpose=purpose, max_vram_gb=max_vram
-        )
-        return ok(models=models, count=len(models))
+        # Apps poll this: the rendered answer is reused until the store or Ollama's state changes.
+        key = (purpose, max_vram, installed_only, manager.listing_marker())
+        body = listings.get(key)
+        if body is None:
+            models = manager.list_available_models(
+                installed_only=installed_only, purpose=purpose, max_vram_gb=max_vram
+            )
+            body = bytes(ok(models=models, count=len(models)).body)
+            if len(listings) >= 64:
+                listings.clear()
+            listings[key] = body
+        return Response(body, media_type="application/json")
 
     @router.get("/api/model/installed", tags=["models"], responses=_doc(s.ModelListResponse, *ORIGIN_ERRORS))
     def installed_models() -> JSONResponse:
