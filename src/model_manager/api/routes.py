@@ -314,7 +314,24 @@ def _download_routes(router: APIRouter, jobs: DownloadJobs) -> None:
             200: {
                 "description": "Server-Sent Events: 'progress' with the job on each change, 'end' with the "
                 "final job; ': ping' comments while idle",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                # OpenAPI 3.1 describes a stream by the schema of one event (itemSchema).
+                "content": {
+                    "text/event-stream": {
+                        "itemSchema": {
+                            "type": "object",
+                            "required": ["event", "data"],
+                            "properties": {
+                                "event": {"enum": ["progress", "end"]},
+                                "id": {"type": "string"},
+                                "data": {
+                                    "type": "string",
+                                    "contentMediaType": "application/json",
+                                    "contentSchema": {"$ref": "#/components/schemas/DownloadJob"},
+                                },
+                            },
+                        }
+                    }
+                },
             },
             **_error_doc(*ORIGIN_ERRORS, 404),
         },
