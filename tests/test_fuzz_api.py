@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,8 +40,8 @@ from model_manager import ModelManager
 from model_manager.api import create_app
 from model_manager.server import bind_socket
 from model_manager.testing import OllamaDouble
+from processes import process_env, server_process
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 MAX_EXAMPLES = max(60, int(os.environ.get("MODEL_MANAGER_FUZZ_EXAMPLES", "60")))
 STATEFUL_EXAMPLES = max(30, MAX_EXAMPLES // 2)
 
@@ -81,25 +79,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with OllamaDouble() as ollama:
         ollama.install("llama3.2:1b-instruct-q8_0")
         ollama.install("llama3.2:3b-instruct-q4_K_M")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "MODEL_MANAGER_"))}
-        env.update(
-            MODEL_MANAGER_HOME=str(home),
-            MODEL_MANAGER_VRAM_GB="24",
-            OLLAMA_HOST=ollama.url,
-            PYTHONPATH=os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p),
-        )
-        command = [sys.executable, "-m", "model_manager.server", "--port", "0", "--no-access-log"]
-        with log.open("w") as stderr:
-            proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            assert "listening on http://" in line, log.read_text()
-            yield f"http://127.0.0.1:{line.strip().rsplit(':', 1)[1]}"
+        env = process_env(home, ollama.url, MODEL_MANAGER_VRAM_GB="24")
+        with server_process(env, log, "--no-access-log", graceful=True) as (proc, url):
+            yield url
             assert proc.poll() is None, f"the server died during the fuzz run:\n{log.read_text()}"
-        finally:
-            proc.terminate()
-            proc.wait(15)
     text = log.read_text()
     assert "Traceback" not in text and "unhandled error" not in text, text
 

@@ -8,7 +8,6 @@ real sockets, real SQLite files, the Ollama double in this process with its faul
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,8 +26,8 @@ import pytest
 from model_manager import ModelManager
 from model_manager.store import Store
 from model_manager.testing import OllamaDouble
+from processes import process_env, server_process
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 SMALL = "llama3.2:1b-instruct"
 SMALL_TAG = "llama3.2:1b-instruct-q8_0"
 OTHER = "llama3.2:3b-instruct"
@@ -40,37 +39,16 @@ RETRY_SOLUTION = "Retry or check Ollama"
 # --- a served process -----------------------------------------------------------------------------
 
 
-def server_env(home: Path, ollama: OllamaDouble, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "MODEL_MANAGER_"))}
-    env.update(
-        MODEL_MANAGER_HOME=str(home),
-        OLLAMA_HOST=ollama.url,
-        PYTHONPATH=os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p),
-    )
-    env.update(extra)
-    return env
-
-
 @contextmanager
 def served(env: dict[str, str], log: Path) -> Iterator[str]:
-    """``python -m model_manager.server --port 0`` until the block ends; yields its URL.
+    """A served process until the block ends; yields its URL.
 
     On the way out the server must still be running, and its log must show no traceback and no
     "database is locked": a failure the client did not see is still a failure.
     """
-    command = [sys.executable, "-m", "model_manager.server", "--port", "0", "--no-access-log"]
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on http://" in line, log.read_text()
-        yield f"http://127.0.0.1:{line.strip().rsplit(':', 1)[1]}"
+    with server_process(env, log, "--no-access-log", graceful=True) as (proc, url):
+        yield url
         assert proc.poll() is None, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(15)
     text = log.read_text()
     assert "Traceback" not in text and "database is locked" not in text, text
 
@@ -149,7 +127,7 @@ def test_twenty_clients_starting_one_download_share_one_job_and_one_pull(
     barrier = threading.Barrier(clients)
     answers: list[tuple[int, dict[str, Any]]] = [(0, {})] * clients
 
-    with served(server_env(isolated_env, ollama), tmp_path / "server.log") as url:
+    with served(process_env(isolated_env, ollama.url), tmp_path / "server.log") as url:
 
         def client(i: int) -> None:
             # Half follow the job to its end ("wait": true), half take the 202 and go.
@@ -232,7 +210,7 @@ def test_a_fault_fails_the_job_with_its_reason_changes_nothing_and_the_retry_res
 ) -> None:
     ollama.install(OTHER_TAG)
     blob = model_blob_size(ollama, SMALL_TAG)
-    env = server_env(isolated_env, ollama, MODEL_MANAGER_PULL_TIMEOUT=str(PULL_SILENCE_S))
+    env = process_env(isolated_env, ollama.url, MODEL_MANAGER_PULL_TIMEOUT=str(PULL_SILENCE_S))
     with served(env, tmp_path / "server.log") as url, httpx.Client(base_url=url, timeout=30) as http:
         # State a fault must not touch: a current model, statistics, a metadata override.
         ok(http.post("/api/model/switch", json={"model": OTHER}))
@@ -340,7 +318,7 @@ def test_four_writers_a_reader_and_the_rest_server_lose_nothing(
     ollama: OllamaDouble, isolated_env: Path, tmp_path: Path
 ) -> None:
     ModelManager(host=ollama.url, data_dir=isolated_env).close()  # the store exists before the race
-    env = server_env(isolated_env, ollama)
+    env = process_env(isolated_env, ollama.url)
     failures: list[str] = []
     posted: list[int] = []  # one entry per REST usage post: 1 when it was recorded as a success
     reads: list[int] = []
@@ -454,7 +432,7 @@ def test_a_cross_site_form_post_cannot_delete_a_model(
     ollama.install(OTHER_TAG)
     tried: list[tuple[str, str, str | None, int]] = []
     with (
-        served(server_env(isolated_env, ollama), tmp_path / "server.log") as url,
+        served(process_env(isolated_env, ollama.url), tmp_path / "server.log") as url,
         httpx.Client(base_url=url, timeout=30) as http,
     ):
         ok(http.post("/api/model/switch", json={"model": OTHER}))  # SMALL is installed and deletable
@@ -513,7 +491,7 @@ def unchanged_server(ollama: OllamaDouble, home: Path, log: Path) -> Iterator[ht
     """A served process with SMALL installed and usage recorded; on exit, proves nothing changed:
     the export document, Ollama (no pull, delete or load), download jobs, and no import backup."""
     ollama.install(SMALL_TAG)
-    with served(server_env(home, ollama), log) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with served(process_env(home, ollama.url), log) as url, httpx.Client(base_url=url, timeout=30) as http:
         ok(http.post("/api/model/usage", json={"model": SMALL, "inference_time": 2.0}))
         before = snapshot(http)
         ollama.clear_requests()

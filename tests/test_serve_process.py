@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,8 +14,8 @@ import pytest
 
 from model_manager.store import Store
 from model_manager.testing import OllamaDouble
+from processes import process_env, server_process
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 SMALL = "llama3.2:1b-instruct"
 SMALL_TAG = "llama3.2:1b-instruct-q8_0"
 
@@ -29,40 +27,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def server_env(home: Path, ollama: OllamaDouble, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("MODEL_MANAGER_API_TOKEN", None)
-    env.update(
-        MODEL_MANAGER_HOME=str(home),
-        OLLAMA_HOST=ollama.url,
-        PYTHONPATH=os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p),
-    )
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def server(env: dict[str, str], log: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Start the server process; yield it and its URL (from the line it prints once listening)."""
-    command: Sequence[str] = [sys.executable, "-m", "model_manager.server", "--port", "0", *args]
-    with log.open("w") as stderr:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on http://" in line, log.read_text()
-        port = line.strip().rsplit(":", 1)[1]
-        yield proc, f"http://127.0.0.1:{port}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-
-
 def test_serve_answers_over_http(ollama: OllamaDouble, isolated_env: Path, tmp_path: Path) -> None:
     ollama.install(SMALL_TAG)
     with (
-        server(server_env(isolated_env, ollama), tmp_path / "log") as (_, url),
+        server_process(process_env(isolated_env, ollama.url), tmp_path / "log") as (_, url),
         httpx.Client(base_url=url) as http,
     ):
         listed = http.get("/api/model/installed").json()
@@ -79,7 +47,7 @@ def test_sigterm_stops_gracefully_and_records_running_downloads_as_interrupted(
 ) -> None:
     ollama.pull_chunks, ollama.pull_delay_s = 100, 0.05
     with (
-        server(server_env(isolated_env, ollama), tmp_path / "log") as (proc, url),
+        server_process(process_env(isolated_env, ollama.url), tmp_path / "log") as (proc, url),
         httpx.Client(base_url=url) as http,
     ):
         job = http.post("/api/model/download", json={"model": SMALL}).json()["job"]
@@ -97,7 +65,7 @@ def test_sigterm_stops_gracefully_and_records_running_downloads_as_interrupted(
 def test_serve_refuses_a_public_bind_without_a_token(ollama: OllamaDouble, isolated_env: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "model_manager.server", "--host", "0.0.0.0", "--port", "0"],
-        env=server_env(isolated_env, ollama),
+        env=process_env(isolated_env, ollama.url),
         capture_output=True,
         text=True,
         timeout=60,
@@ -109,8 +77,11 @@ def test_serve_refuses_a_public_bind_without_a_token(ollama: OllamaDouble, isola
 def test_a_public_bind_with_a_token_requires_it(
     ollama: OllamaDouble, isolated_env: Path, tmp_path: Path
 ) -> None:
-    env = server_env(isolated_env, ollama, MODEL_MANAGER_API_TOKEN="tok-123")
-    with server(env, tmp_path / "log", "--host", "0.0.0.0") as (_, url), httpx.Client(base_url=url) as http:
+    env = process_env(isolated_env, ollama.url, MODEL_MANAGER_API_TOKEN="tok-123")
+    with (
+        server_process(env, tmp_path / "log", "--host", "0.0.0.0") as (_, url),
+        httpx.Client(base_url=url) as http,
+    ):
         assert http.get("/api/model/list").status_code == 401
         authorized = {"Authorization": "Bearer tok-123"}
         assert http.get("/api/model/list", headers=authorized).status_code == 200
@@ -123,8 +94,8 @@ def test_a_killed_server_leaves_its_download_interrupted_and_a_new_one_resumes_i
     ollama: OllamaDouble, isolated_env: Path, tmp_path: Path
 ) -> None:
     ollama.pull_chunks, ollama.pull_delay_s = 50, 0.05
-    env = server_env(isolated_env, ollama)
-    with server(env, tmp_path / "first.log") as (proc, url), httpx.Client(base_url=url) as http:
+    env = process_env(isolated_env, ollama.url)
+    with server_process(env, tmp_path / "first.log") as (proc, url), httpx.Client(base_url=url) as http:
         job = http.post("/api/model/download", json={"model": SMALL}).json()["job"]
         wait_until(lambda: http.get(f"/api/model/download/{job['id']}").json()["job"]["completed"] > 0)
         proc.kill()
@@ -133,7 +104,10 @@ def test_a_killed_server_leaves_its_download_interrupted_and_a_new_one_resumes_i
     partial = ollama.partial_bytes(SMALL_TAG)
     assert partial > 0
     ollama.pull_delay_s = 0.0
-    with server(env, tmp_path / "second.log") as (_, url), httpx.Client(base_url=url, timeout=30) as http:
+    with (
+        server_process(env, tmp_path / "second.log") as (_, url),
+        httpx.Client(base_url=url, timeout=30) as http,
+    ):
         assert http.get(f"/api/model/download/{job['id']}").json()["job"]["status"] == "interrupted"
         resumed = http.post("/api/model/download", json={"model": SMALL, "wait": True}).json()
         assert resumed["job"]["id"] == job["id"] and resumed["job"]["attempts"] == 2
@@ -151,7 +125,7 @@ def test_a_killed_server_leaves_its_download_interrupted_and_a_new_one_resumes_i
 def test_bad_arguments_exit_with_usage(ollama: OllamaDouble, isolated_env: Path, args: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "model_manager.server", *args],
-        env=server_env(isolated_env, ollama),
+        env=process_env(isolated_env, ollama.url),
         capture_output=True,
         text=True,
         timeout=60,
