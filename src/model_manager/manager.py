@@ -43,20 +43,19 @@ from .errors import (
     OllamaUnavailableError,
 )
 from .exchange import EDITABLE_FIELDS, build_document, loads_document, parse_document
-from .metadata import entry_metadata, lookup, model_shape, record_metadata, stats_dict, with_usage
+from .metadata import entry_metadata, lookup, record_metadata, stats_dict, with_usage
 from .names import name_key, validate_model_name
-from .ollama_defaults import GIB, KV_CACHE_TYPES, runtime_settings
+from .ollama_defaults import GIB, KV_CACHE_TYPES
+from .planner import MemoryPlanner
 from .recommend import PRIORITIES, rank, reason
 from .store import ModelRecord, Store, utc_now
 from .types import CatalogEntry, InstalledModel, ModelPurpose, ModelStats
 
 if TYPE_CHECKING:
-    from . import fit as fitting
-    from .fit import ModelShape
+    from .fit import Fit
     from .gpu import GPUManager
     from .memory import MemoryEstimate
     from .ollama_client import OllamaClient
-    from .ollama_defaults import RuntimeSettings
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -90,7 +89,7 @@ class Compatibility:
     required_vram_gb: float
     available_vram_gb: float
     message: str
-    fit: fitting.Fit | None = None
+    fit: Fit | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -145,8 +144,7 @@ class ModelManager:
         self._installed_lock = threading.RLock()
         self._switch_lock = threading.RLock()
         self._gpu: GPUManager | None = None
-        self._runtimes: dict[float, RuntimeSettings] = {}
-        self._estimates: dict[tuple[str, str, bool, float | None], MemoryEstimate | None] = {}
+        self.planner = MemoryPlanner(self.catalog, self.store, self.settings.ollama_env, lambda: self.gpu)
 
     @property
     def ollama(self) -> OllamaClient:
@@ -203,7 +201,7 @@ class ModelManager:
                 continue
             if wanted is not None and meta["purpose"] != wanted.value:
                 continue
-            self._with_estimate(meta)
+            self.planner.with_estimate(meta)
             if limit is not None and self.required_vram_gb(meta, limit) > limit:
                 continue
             out.append(meta)
@@ -282,7 +280,7 @@ class ModelManager:
             known = {r.name.lower(): r for r in self.store.list_models()}
             added, removed = self.store.replace_installed(installed)
             if added or removed:
-                self._estimates.clear()
+                self.planner.invalidate()
             for model in installed:
                 record = known.get(model.name.lower())
                 if record is None or record.facts is None or record.digest != model.digest:
@@ -298,7 +296,7 @@ class ModelManager:
         except ModelManagerError as exc:
             log.info("no facts for %s: %s", model.name, exc.message)
             return
-        self._estimates.clear()
+        self.planner.invalidate()
         self.store.upsert_model(
             model,
             facts={
@@ -374,60 +372,10 @@ class ModelManager:
                 out.append(record_metadata(record))
         return [with_usage(m, lookup(stats, m["name"]), lookup(overrides, m["name"])) for m in out]
 
-    def _shape(self, meta: dict[str, Any]) -> ModelShape | None:
-        entry = self.catalog.get(meta["name"])
-        record = self.store.get_model(meta["ollama_tag"]) if meta["installed"] else None
-        return model_shape(entry, record)
-
-    def _runtime(self, vram_gb: float | None = None) -> RuntimeSettings:
-        """Ollama's settings for a GPU of ``vram_gb`` (its default context depends on the size), or for
-        this machine's detected GPU when no figure is given."""
-        key = vram_gb if vram_gb is not None else -1.0
-        if key not in self._runtimes:
-            if vram_gb is None:
-                total = (
-                    None
-                    if self.gpu.get_backend() == "cpu" and self.gpu.override_gb is None
-                    else (self.gpu.get_total_memory_gb())
-                )
-            else:
-                total = vram_gb
-            self._runtimes[key] = runtime_settings(
-                self.settings.ollama_env, None if total is None else int(total * GIB)
-            )
-        return self._runtimes[key]
-
-    def _default_estimate(self, meta: dict[str, Any], vram_gb: float | None) -> MemoryEstimate | None:
-        """The estimate at Ollama's default settings, cached until installed models' facts change."""
-        from . import fit as fitting
-
-        key = (name_key(meta["name"]), meta["ollama_tag"], meta["installed"], vram_gb)
-        if key not in self._estimates:
-            shape = self._shape(meta)
-            run = fitting.run_settings(shape, self._runtime(vram_gb)) if shape else None
-            self._estimates[key] = fitting.estimate(shape, run) if shape and run else None
-        return self._estimates[key]
-
-    def _with_estimate(self, meta: dict[str, Any], vram_gb: float | None = None) -> dict[str, Any]:
-        """``meta`` with ``estimated_vram_gb`` and ``memory_estimate`` at Ollama's default settings."""
-        estimate = self._default_estimate(meta, vram_gb)
-        meta["estimated_vram_gb"] = round(estimate.total_gib, 2) if estimate else None
-        meta["memory_estimate"] = estimate.to_dict() if estimate else None
-        return meta
-
     def required_vram_gb(self, meta: dict[str, Any], vram_gb: float | None = None) -> float:
         """VRAM a model needs: the catalog's Min VRAM (the seed's threshold), else the memory estimate at
         the settings Ollama would use on a GPU of ``vram_gb`` (default: this machine's)."""
-        if meta.get("min_vram_gb") is not None:
-            return float(meta["min_vram_gb"])
-        if meta.get("estimated_vram_gb") is None or vram_gb is not None:
-            estimate = self._with_estimate(dict(meta), vram_gb)["estimated_vram_gb"]
-        else:
-            estimate = meta["estimated_vram_gb"]
-        if estimate is not None:
-            return float(estimate)
-        # Nothing describes the architecture: the download plus a fifth for cache and buffers.
-        return round(float(meta["download_size_mb"]) * 1e6 * 1.2 / GIB, 1)
+        return self.planner.required_vram_gb(meta, vram_gb)
 
     def estimate_model_memory(
         self,
@@ -451,47 +399,7 @@ class ModelManager:
             raise InvalidRequestError(
                 f"kv_cache_type must be one of {', '.join(KV_CACHE_TYPES)}, got {kv_cache_type!r}"
             )
-        meta = self._resolve(name)
-        shape = self._shape(meta)
-        if shape is None:
-            raise InvalidRequestError(
-                f"no architecture facts for {meta['name']}: run sync once Ollama answers"
-            )
-        from . import fit as fitting
-
-        run = fitting.run_settings(
-            shape,
-            self._runtime(),
-            context_length=context_length,
-            kv_cache_type=kv_cache_type,
-            num_parallel=num_parallel,
-        )
-        try:
-            return fitting.estimate(shape, run)
-        except ValueError as exc:
-            raise InvalidRequestError(str(exc)) from None
-
-    def _fit(self, meta: dict[str, Any], vram_gb: float, *, detected: bool) -> fitting.Fit | None:
-        """The fit level of ``meta`` in ``vram_gb``; host RAM takes the rest unless the figure already is RAM."""
-        from . import fit as fitting
-
-        shape = self._shape(meta)
-        if shape is None:
-            return None
-        cpu_only = detected and self.gpu.get_backend() == "cpu" and self.gpu.override_gb is None
-        ram = 0.0 if cpu_only else self.gpu.get_host_available_gb()
-        run = fitting.run_settings(shape, self._runtime(None if detected else vram_gb))
-        return fitting.assess(shape, run, vram_bytes=int(vram_gb * GIB), ram_bytes=int(ram * GIB))
-
-    def _max_context(self, meta: dict[str, Any], vram_gb: float, *, detected: bool) -> int | None:
-        """The largest context that fits fully in ``vram_gb`` (None when nothing describes the model)."""
-        from . import fit as fitting
-
-        shape = self._shape(meta)
-        if shape is None:
-            return None
-        run = fitting.run_settings(shape, self._runtime(None if detected else vram_gb))
-        return fitting.max_context(shape, run, int(vram_gb * GIB))
+        return self.planner.estimate(self._resolve(name), context_length, kv_cache_type, num_parallel)
 
     def _resolve(self, name: str) -> dict[str, Any]:
         """Metadata for ``name`` (any of its names, any case). Raises ModelNotFoundError."""
@@ -507,7 +415,7 @@ class ModelManager:
 
     def model_info(self, name: str) -> dict[str, Any]:
         """Metadata for ``name``, with its memory estimate. Raises ModelNotFoundError, InvalidModelNameError."""
-        return self._with_estimate(self._resolve(name))
+        return self.planner.with_estimate(self._resolve(name))
 
     def canonical_name(self, name: str) -> str:
         """The name statistics are kept under: the catalog's name for catalog models, else the name given.
@@ -576,7 +484,7 @@ class ModelManager:
             self.store.set_state(CURRENT_MODEL_KEY, meta["name"])
             return meta
 
-    def _room_for(self, meta: dict[str, Any], previous: str | None) -> fitting.Fit | None:
+    def _room_for(self, meta: dict[str, Any], previous: str | None) -> Fit | None:
         """The fit of ``meta`` in the memory available once the previous model is unloaded: what Ollama
         reports that model holding in VRAM (``/api/ps`` ``size_vram``) counts as free for this switch."""
         prev = self._resolve_or_none(previous) if previous else None
@@ -587,7 +495,7 @@ class ModelManager:
                 for r in self.ollama.running()
                 if name_key(r.name) == name_key(prev["ollama_tag"])
             )
-        return self._fit(meta, self.available_vram_gb() + freed / GIB, detected=True)
+        return self.planner.fit(meta, self.available_vram_gb() + freed / GIB, detected=True)
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -713,7 +621,7 @@ class ModelManager:
             message = f"Compatible: {meta['name']} needs {required:.1f} GB VRAM, {available:.1f} GB available"
         else:
             message = f"Insufficient VRAM: {meta['name']} needs {required:.1f} GB VRAM, only {available:.1f} GB available"
-        level = self._fit(meta, available, detected=detected)
+        level = self.planner.fit(meta, available, detected=detected)
         if level is not None:
             message += f"; {level.describe()}"
         return Compatibility(meta["name"], fits, required, available, message, level)
@@ -741,7 +649,7 @@ class ModelManager:
                 continue
             meta["required_vram_gb"] = self.required_vram_gb(meta, planned)
             if meta["required_vram_gb"] <= available:
-                meta["max_context"] = self._max_context(meta, available, detected=detected)
+                meta["max_context"] = self.planner.max_context(meta, available, detected=detected)
                 candidates.append(meta)
         ranked = rank(candidates, wanted)
         listed = [
