@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,12 +41,12 @@ from .errors import (
     OllamaError,
     OllamaUnavailableError,
 )
-from .exchange import EDITABLE_FIELDS, build_document, loads_document, parse_document
+from .exchange import EDITABLE_FIELDS, build_document, loads_document, parse_document, write_atomically
 from .metadata import entry_metadata, lookup, record_metadata, stats_dict, with_usage
 from .names import name_key, validate_model_name
 from .ollama_defaults import GIB, KV_CACHE_TYPES
 from .planner import MemoryPlanner
-from .recommend import PRIORITIES, rank, reason
+from .recommend import PRIORITIES, Compatibility, Recommendation, rank, reason
 from .store import ModelRecord, Store, utc_now
 from .types import CatalogEntry, InstalledModel, ModelPurpose, ModelStats
 
@@ -78,43 +77,6 @@ def parse_vram_gb(value: object, what: str = "available VRAM") -> float:
     if not math.isfinite(number) or number < 0 or number > 1e6:
         raise InvalidRequestError(f"{what} must be a finite number of GB from 0 to 1,000,000, got {value!r}")
     return number
-
-
-@dataclass(frozen=True)
-class Compatibility:
-    """The answer to "does this model fit in this much VRAM?", with the estimate's fit level."""
-
-    model: str
-    compatible: bool
-    required_vram_gb: float
-    available_vram_gb: float
-    message: str
-    fit: Fit | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "model": self.model,
-            "compatible": self.compatible,
-            "required_vram_gb": self.required_vram_gb,
-            "available_vram_gb": self.available_vram_gb,
-            "message": self.message,
-            "fit": None,
-        }
-        if self.fit is not None:
-            out.update(self.fit.to_dict())
-        return out
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """The chosen model (or None), why, and every candidate considered, best first."""
-
-    model: str | None
-    reason: str
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "reason": self.reason, "candidates": self.candidates}
 
 
 class ModelManager:
@@ -732,7 +694,7 @@ class ModelManager:
         target = Path(path)
         doc = self.export_data()
         try:
-            _atomic_write(target, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+            write_atomically(target, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         except OSError as exc:
             raise FileAccessError(f"cannot write {target}: {exc.strerror or exc}") from None
         return f"Exported {len(doc['models'])} models to {target}"
@@ -769,7 +731,7 @@ class ModelManager:
         """Save the current state first, so an import never loses what was recorded here."""
         stamp = utc_now().replace(":", "").replace("-", "").replace("+0000", "Z")
         target = self.settings.home / "backups" / f"before-import-{stamp}.json"
-        _atomic_write(target, json.dumps(self.export_data(), indent=2, ensure_ascii=False) + "\n")
+        write_atomically(target, json.dumps(self.export_data(), indent=2, ensure_ascii=False) + "\n")
         return target
 
     def import_document(self, path: str | os.PathLike[str]) -> str:
@@ -795,20 +757,3 @@ def _parse_priority(value: object) -> str:
     if not isinstance(value, str) or value.strip().lower() not in PRIORITIES:
         raise InvalidRequestError(f"unknown priority {value!r}; expected one of: {', '.join(PRIORITIES)}")
     return value.strip().lower()
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` so that readers see the old file or the new one, never half."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,10 +1,27 @@
-"""Recommendation ranking: pure functions over metadata dicts that carry ``required_vram_gb``."""
+"""Answers to "which model?" and "does it fit?": the records, and the ranking rule (pure functions over
+metadata dicts that carry ``required_vram_gb``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .fit import Fit
 
 PRIORITIES = ("speed", "balanced", "quality")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The chosen model (or None), why, and every candidate considered, best first."""
+
+    model: str | None
+    reason: str
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "reason": self.reason, "candidates": self.candidates}
 
 
 def rank(candidates: list[dict[str, Any]], priority: str) -> list[dict[str, Any]]:
@@ -41,3 +58,28 @@ def reason(best: dict[str, Any], priority: str, available_gb: float) -> str:
         f"{best['name']}: {why} {priority} model that fits in {available_gb:.1f} GB "
         f"(needs {best['required_vram_gb']:.1f} GB{context})"
     )
+
+
+@dataclass(frozen=True)
+class Compatibility:
+    """The answer to "does this model fit in this much VRAM?", with the estimate's fit level."""
+
+    model: str
+    compatible: bool
+    required_vram_gb: float
+    available_vram_gb: float
+    message: str
+    fit: Fit | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model,
+            "compatible": self.compatible,
+            "required_vram_gb": self.required_vram_gb,
+            "available_vram_gb": self.available_vram_gb,
+            "message": self.message,
+            "fit": None,
+        }
+        if self.fit is not None:
+            out.update(self.fit.to_dict())
+        return out
