@@ -7,9 +7,7 @@ content types, headers and bodies as documented; invalid requests refused, valid
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import schemathesis
@@ -21,6 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from model_manager import ModelManager
 from model_manager.api import create_app
 from model_manager.testing import OllamaDouble
+from openapi_doc import openapi_document
 
 MAX_EXAMPLES = 12
 
@@ -31,17 +30,7 @@ UNSTATED_RULES = {
 }
 
 
-def _openapi_document() -> dict[str, Any]:
-    """The schema as the app serves it (it does not depend on the manager's state)."""
-    with tempfile.TemporaryDirectory() as home, ModelManager(host="127.0.0.1:1", data_dir=home) as mm:
-        app = create_app(mm)
-        try:
-            return app.openapi()
-        finally:
-            app.state.jobs.close()
-
-
-schema = schemathesis.openapi.from_dict(_openapi_document())
+schema = schemathesis.openapi.from_dict(openapi_document())
 schema.config.generation.update(
     max_examples=MAX_EXAMPLES, modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], deterministic=True
 )

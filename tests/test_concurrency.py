@@ -6,57 +6,9 @@ import subprocess
 import sys
 import textwrap
 import threading
-from pathlib import Path
 
 from model_manager import ModelManager
-from model_manager.store import Store
 from model_manager.testing import OllamaDouble
-
-WRITER = textwrap.dedent(
-    """
-    import sys
-    from model_manager import ModelManager
-    manager = ModelManager(host="http://127.0.0.1:9", data_dir=sys.argv[1])
-    for i in range(int(sys.argv[2])):
-        manager.record_usage("shared:latest", 0.25, success=i % 4 != 0)
-    """
-)
-READER = textwrap.dedent(
-    """
-    import sys, time
-    from model_manager import ModelManager
-    manager = ModelManager(host="http://127.0.0.1:9", data_dir=sys.argv[1])
-    reads, last = 0, 0
-    deadline = time.monotonic() + float(sys.argv[2])
-    while time.monotonic() < deadline:
-        stats = manager.get_all_statistics().get("shared:latest")
-        count = stats["usage_count"] if stats else 0
-        assert count >= last, (count, last)   # aggregates only ever grow
-        last, reads = count, reads + 1
-    print(reads)
-    """
-)
-
-
-def test_four_writers_and_a_reader_lose_nothing(tmp_path: Path) -> None:
-    per_writer = 10_000
-    ModelManager(host="http://127.0.0.1:9", data_dir=tmp_path).close()
-    writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(per_writer)]) for _ in range(4)
-    ]
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(tmp_path), "5"], stdout=subprocess.PIPE, text=True
-    )
-    assert [w.wait(timeout=300) for w in writers] == [0, 0, 0, 0]
-    out, _ = reader.communicate(timeout=60)
-    assert reader.returncode == 0 and int(out) > 0
-    store = Store(tmp_path / "model_manager.db")
-    stats = store.get_stats("shared:latest")
-    assert stats is not None
-    assert stats.usage_count == store.count_events() == 4 * per_writer
-    assert stats.success_count == 4 * (per_writer - per_writer // 4)
-    assert store.integrity_check() == "ok"
-
 
 SWITCHER = textwrap.dedent(
     """

@@ -40,6 +40,7 @@ from model_manager import ModelManager
 from model_manager.api import create_app
 from model_manager.server import bind_socket
 from model_manager.testing import OllamaDouble
+from openapi_doc import openapi_document
 from processes import process_env, server_process
 
 MAX_EXAMPLES = max(60, int(os.environ.get("MODEL_MANAGER_FUZZ_EXAMPLES", "60")))
@@ -55,17 +56,7 @@ CASES: Counter[str] = Counter()
 """Cases sent, by operation and generation mode (``"POST /api/model/usage positive"``)."""
 
 
-def _openapi_document() -> dict[str, Any]:
-    """The schema as the app serves it (it does not depend on the manager's state)."""
-    with tempfile.TemporaryDirectory() as home, ModelManager(host="127.0.0.1:1", data_dir=home) as mm:
-        app = create_app(mm)
-        try:
-            return app.openapi()
-        finally:
-            app.state.jobs.close()
-
-
-schema = schemathesis.openapi.from_dict(_openapi_document())
+schema = schemathesis.openapi.from_dict(openapi_document())
 schema.config.generation.update(
     max_examples=MAX_EXAMPLES, modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], deterministic=True
 )
