@@ -172,3 +172,21 @@ def test_seed_pattern_1_auto_select_best_model(manager: ModelManager, ollama: Ol
     assert manager.download_model(model)[0]
     assert manager.switch_model(model) is True
     assert manager.get_current_model() == model
+
+
+def test_cli_use_says_when_a_model_runs_partly_on_the_cpu(
+    manager: ModelManager,
+    ollama: OllamaDouble,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from model_manager.cli import main
+
+    ollama.install(_tag(manager, EIGHT_B))
+    monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "3")
+    code = main(["--host", ollama.url, "--data-dir", str(manager.settings.home), "use", EIGHT_B])
+    out, err = capsys.readouterr()
+    assert code == 0 and out == f"Switched to {EIGHT_B}\n"
+    assert (
+        f"Note: {EIGHT_B} fits partially: needs " in err and " layers on the GPU, the rest on the CPU" in err
+    )

@@ -374,8 +374,10 @@ def cmd_use(ctx: Context) -> int:
     message = f"Switched to {meta['name']}"
     if ctx.json:
         ctx.emit({"success": True, "model": _with_required(ctx.manager, meta), "message": message})
-    else:
-        ctx.say(message)
+        return EXIT_OK
+    ctx.say(message)
+    if (meta.get("fit") or {}).get("fit") == "partial":
+        ctx.note(f"Note: {meta['name']} {meta['fit']['summary']}")
     return EXIT_OK
 
 
