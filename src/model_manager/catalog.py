@@ -116,9 +116,6 @@ class Catalog:
         except ValueError:
             return None
 
-    def by_purpose(self, purpose: ModelPurpose) -> list[CatalogEntry]:
-        return [e for e in self.entries if e.purpose is purpose]
-
 
 def _merge(base: list[dict[str, Any]], overlay: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Overlay entries replace fields of the base entry with the same name, or are appended."""
