@@ -1,6 +1,6 @@
 """Load test of the served REST API over real HTTP: 32 concurrent keep-alive clients.
 
-Starts the Ollama double (``python -m model_manager.testing``) and ``python -m model_manager.server``
+Starts the Ollama double (``python -m model_manager.testing``) and ``python -m model_manager.api.server``
 as two processes, as Ollama and the server would run, then measures, for a fixed time each:
 
 * ``GET /api/model/list``: requests/s and latency percentiles;
@@ -145,7 +145,8 @@ def main() -> None:
         )
         env["OLLAMA_HOST"] = f"http://127.0.0.1:{ollama_port}"
         server, port = _start(
-            ["-m", "model_manager.server", "--port", "0", "--no-access-log", "--log-level", "warning"], env
+            ["-m", "model_manager.api.server", "--port", "0", "--no-access-log", "--log-level", "warning"],
+            env,
         )
         try:
             usage = json.dumps(

@@ -1,4 +1,4 @@
-"""A tour of model-manager's Python API, following the seed's quick reference.
+"""A tour of model-manager's Python API, following the quick reference's quick reference.
 
 Run it against your own Ollama (``OLLAMA_HOST``, default http://127.0.0.1:11434)::
 
@@ -83,7 +83,7 @@ def tour(manager: ModelManager, vram_gb: float) -> None:
         print(manager.export_metadata(f"{tmp}/backup.json")[1])
         print(manager.import_metadata(f"{tmp}/backup.json")[1])
 
-    print("\n== Errors are values in the seed API ==")
+    print("\n== Errors are values in the quick-reference API ==")
     print(manager.delete_model(model))
     print(manager.check_model_compatibility("no-such-model", vram_gb))
 

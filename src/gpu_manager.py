@@ -1,4 +1,4 @@
-"""GPU detection, importable as the seed writes it: ``from gpu_manager import GPUManager``."""
+"""GPU detection, importable as the quick reference writes it: ``from gpu_manager import GPUManager``."""
 
 from __future__ import annotations
 

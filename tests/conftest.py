@@ -11,7 +11,12 @@ from model_manager import ModelManager
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
     from model_manager.testing import OllamaDouble
+
+API_BASE = "http://127.0.0.1:8000"
+"""The base URL of in-process API clients: a loopback Host, as the guard wants."""
 
 _INHERITED = (
     "OLLAMA_HOST",
@@ -59,3 +64,14 @@ def down_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def client(manager: ModelManager) -> Iterator[TestClient]:
+    """The REST API over ``manager``, in process."""
+    from starlette.testclient import TestClient
+
+    from model_manager.api import create_app
+
+    with TestClient(create_app(manager), base_url=API_BASE) as c:
+        yield c

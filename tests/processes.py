@@ -29,9 +29,9 @@ def process_env(home: Path, ollama_url: str, **extra: str) -> dict[str, str]:
 def server_process(
     env: dict[str, str], log: Path, *args: str, graceful: bool = False
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``python -m model_manager.server --port 0 [args]`` for the block; yields the process and its URL
+    """``python -m model_manager.api.server --port 0 [args]`` for the block; yields the process and its URL
     (read from the line it prints once listening). Stops it with SIGTERM when ``graceful``, else kills it."""
-    command = [sys.executable, "-m", "model_manager.server", "--port", "0", *args]
+    command = [sys.executable, "-m", "model_manager.api.server", "--port", "0", *args]
     with log.open("w") as stderr:
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import success
 from model_manager import ModelManager
 from model_manager.api import create_app
 from model_manager.config import load_settings
@@ -20,12 +20,6 @@ MEDIUM_TAG = "llama3.1:8b-instruct-q4_K_M"
 BASE = "http://127.0.0.1:8000"
 
 
-@pytest.fixture
-def client(manager: ModelManager) -> Iterator[TestClient]:
-    with TestClient(create_app(manager), base_url=BASE) as c:
-        yield c
-
-
 def error_of(response: Any, status: int) -> str:
     """Assert the failure envelope with ``status``; return its code."""
     body = response.json()
@@ -35,27 +29,28 @@ def error_of(response: Any, status: int) -> str:
     return str(body["error"])
 
 
-def success(response: Any, status: int = 200) -> dict[str, Any]:
-    body = response.json()
-    assert response.status_code == status, body
-    assert body["success"] is True
-    return dict(body)
-
-
 # --- list, installed, info, current --------------------------------------------------------------
 
 
-def test_list_returns_every_known_model_with_seed_fields(client: TestClient, manager: ModelManager) -> None:
+def test_list_returns_every_known_model_with_quick_reference_fields(
+    client: TestClient, manager: ModelManager
+) -> None:
     body = success(client.get("/api/model/list"))
     assert body["count"] == len(body["models"]) == len(manager.list_available_models())
-    seed_fields = {"name", "size", "purpose", "description", "recommended_use", "min_vram_gb"}
-    seed_fields |= {"quantization_support", "download_size_mb", "installed", "last_used", "usage_count"}
-    seed_fields |= {"avg_inference_time", "success_rate"}
-    assert all(seed_fields <= m.keys() for m in body["models"])
+    quick_reference_fields = {"name", "size", "purpose", "description", "recommended_use", "min_vram_gb"}
+    quick_reference_fields |= {
+        "quantization_support",
+        "download_size_mb",
+        "installed",
+        "last_used",
+        "usage_count",
+    }
+    quick_reference_fields |= {"avg_inference_time", "success_rate"}
+    assert all(quick_reference_fields <= m.keys() for m in body["models"])
     assert MEDIUM in {m["name"] for m in body["models"]}
 
 
-def test_list_filters_as_the_seed_writes_them(client: TestClient, ollama: OllamaDouble) -> None:
+def test_list_filters_as_the_quick_reference_writes_them(client: TestClient, ollama: OllamaDouble) -> None:
     ollama.install(MEDIUM_TAG)
     body = success(client.get("/api/model/list?purpose=balanced&max_vram=8.0&installed_only=true"))
     assert [m["name"] for m in body["models"]] == [MEDIUM]
@@ -175,13 +170,13 @@ def test_delete_errors(client: TestClient, ollama: OllamaDouble) -> None:
 # --- recommend, compatibility ----------------------------------------------------------------------
 
 
-def test_recommend_as_the_seed_example(client: TestClient, manager: ModelManager) -> None:
+def test_recommend_as_the_quick_reference_example(client: TestClient, manager: ModelManager) -> None:
     body = success(
         client.post("/api/model/recommend", json={"available_vram_gb": 8.0, "priority": "balanced"})
     )
     expected = manager.recommend(8.0, "balanced")
     assert body["model"] == expected.model and body["reason"] == expected.reason
-    assert [c["name"] for c in body["candidates"]] == [c["name"] for c in expected.candidates]
+    assert [c["name"] for c in body["candidates"]] == [c.info.name for c in expected.candidates]
     assert body["available_vram_gb"] == 8.0
 
 
@@ -297,9 +292,9 @@ def test_export_body_imports_back(client: TestClient, manager: ModelManager) -> 
     doc["models"][SMALL]["statistics"] = {"usage_count": 10, "success_count": 9, "total_inference_time": 20.0}
     doc["models"][SMALL]["metadata"]["description"] = "edited"
     assert "Imported" in success(client.post("/api/model/import", json=doc))["message"]
-    stats = manager.statistics(SMALL)
-    assert stats["usage_count"] == 10 and stats["success_rate"] == 0.9
-    assert manager.model_info(SMALL)["description"] == "edited"
+    stats = manager.statistics(SMALL).stats
+    assert stats.usage_count == 10 and stats.success_rate == 0.9
+    assert manager.model_info(SMALL).description == "edited"
 
 
 @pytest.mark.parametrize(
@@ -395,7 +390,7 @@ def test_usage_by_an_alias_is_kept_under_the_catalog_name(client: TestClient, ma
         ]
         == SMALL
     )
-    assert manager.statistics(SMALL)["usage_count"] == 1
+    assert manager.statistics(SMALL).stats.usage_count == 1
     assert (
         f'model_manager_inference_seconds_count{{model="{SMALL}",outcome="success"}} 1.0'
         in client.get("/metrics").text

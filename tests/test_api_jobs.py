@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from model_manager import ModelManager
 from model_manager.api import create_app
-from model_manager.server import bind_socket
+from model_manager.api.server import bind_socket
 from model_manager.testing import OllamaDouble
 
 SMALL = "llama3.2:1b-instruct"

@@ -8,26 +8,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import refused
 from model_manager import ModelManager
 from model_manager.api import create_app
-from model_manager.server import UnsafeBindError, check_bind, serve
+from model_manager.api.server import UnsafeBindError, check_bind, serve
 from model_manager.testing import OllamaDouble
 
 BASE = "http://127.0.0.1:8000"
 SMALL = "llama3.2:1b-instruct"
 SMALL_TAG = "llama3.2:1b-instruct-q8_0"
-
-
-@pytest.fixture
-def client(manager: ModelManager) -> Iterator[TestClient]:
-    with TestClient(create_app(manager), base_url=BASE) as c:
-        yield c
-
-
-def refused(response: Any, status: int, code: str) -> None:
-    body = response.json()
-    assert response.status_code == status, body
-    assert body["success"] is False and body["error"] == code and body["solution"]
 
 
 # --- Host and Origin ------------------------------------------------------------------------------

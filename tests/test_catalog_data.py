@@ -1,4 +1,4 @@
-"""The built-in catalog's data: the seed's rows, valid Ollama names, self-consistent model facts."""
+"""The built-in catalog's data: the quick reference's rows, valid Ollama names, self-consistent model facts."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from model_manager.catalog import Catalog, infer_purpose, load_catalog, paramete
 from model_manager.names import name_key, parse_model_name
 from model_manager.types import CatalogEntry, ModelPurpose
 
-# The seed's "Model Catalog" table, written exactly as the seed writes it.
-SEED_ROWS = [
+# The quick reference's "Model Catalog" table, written exactly as the quick reference writes it.
+QUICK_REFERENCE_ROWS = [
     ("llama3.2:1b-instruct", "1B", "Speed", "1GB", "1.3GB"),
     ("llama3.2:3b-instruct", "3B", "Speed", "2GB", "2.0GB"),
     ("llama3.1:8b-instruct", "8B", "Balanced", "6GB", "4.7GB"),
@@ -54,8 +54,8 @@ def _ids(entries: list[CatalogEntry]) -> list[str]:
     return [e.name for e in entries]
 
 
-@pytest.mark.parametrize(("name", "size", "purpose", "min_vram", "download"), SEED_ROWS)
-def test_seed_row_is_kept_exactly(
+@pytest.mark.parametrize(("name", "size", "purpose", "min_vram", "download"), QUICK_REFERENCE_ROWS)
+def test_quick_reference_row_is_kept_exactly(
     catalog: Catalog, name: str, size: str, purpose: str, min_vram: str, download: str
 ) -> None:
     entry = catalog.get(name)
@@ -67,11 +67,11 @@ def test_seed_row_is_kept_exactly(
     assert entry.source == "builtin"
 
 
-def test_seed_rows_come_first_in_seed_order(catalog: Catalog) -> None:
-    assert [e.name for e in catalog][: len(SEED_ROWS)] == [row[0] for row in SEED_ROWS]
+def test_quick_reference_rows_come_first_in_quick_reference_order(catalog: Catalog) -> None:
+    assert [e.name for e in catalog][: len(QUICK_REFERENCE_ROWS)] == [row[0] for row in QUICK_REFERENCE_ROWS]
 
 
-def test_seed_13b_name_maps_to_llama2_13b_chat(catalog: Catalog) -> None:
+def test_quick_reference_13b_name_maps_to_llama2_13b_chat(catalog: Catalog) -> None:
     entry = catalog.get("llama3.1:13b-instruct")
     assert entry is not None
     assert entry.ollama_tag == "llama2:13b-chat"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from helpers import catalog_tag
 from model_manager import ModelManager
 from model_manager.cli import build_parser, main
 from model_manager.cli.progress import PlainDisplay
@@ -53,12 +54,6 @@ def cli(ollama: OllamaDouble, capsys: pytest.CaptureFixture[str]) -> Cli:
         return Result(code, captured.out, captured.err)
 
     return run
-
-
-def _tag(manager: ModelManager, name: str) -> str:
-    entry = manager.catalog.get(name)
-    assert entry is not None
-    return entry.ollama_tag
 
 
 class TtyInput(io.StringIO):
@@ -130,10 +125,10 @@ def test_options_after_the_command(cli: Cli, ollama: OllamaDouble, tmp_path: Pat
 # --- list ---------------------------------------------------------------------------------------------
 
 
-def test_list_shows_the_seed_catalog_in_its_units(
+def test_list_shows_the_quick_reference_catalog_in_its_units(
     cli: Cli, manager: ModelManager, ollama: OllamaDouble
 ) -> None:
-    ollama.install(_tag(manager, "llama3.1:8b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.1:8b-instruct"))
     result = cli("list")
     assert result.code == 0
     assert result.row("llama3.1:8b-instruct")[:6] == [
@@ -161,7 +156,7 @@ def test_list_shows_the_seed_catalog_in_its_units(
 def test_list_json_is_one_document_with_installed_flags(
     cli: Cli, manager: ModelManager, ollama: OllamaDouble
 ) -> None:
-    ollama.install(_tag(manager, "llama3.2:1b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.2:1b-instruct"))
     doc = cli("list", "--json").json()
     by_name = {m["name"]: m for m in doc["models"]}
     assert doc["count"] == len(doc["models"]) == len(manager.list_available_models())
@@ -172,7 +167,7 @@ def test_list_json_is_one_document_with_installed_flags(
 
 
 def test_list_filters(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
-    ollama.install(_tag(manager, "llama3.2:3b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.2:3b-instruct"))
     names = lambda *a: {m["name"] for m in cli("list", "--json", *a).json()["models"]}  # noqa: E731
     assert names("--installed") == {"llama3.2:3b-instruct"}
     speed = names("--purpose", "Speed")
@@ -208,19 +203,19 @@ def test_list_with_ollama_down_still_answers(cli: Cli, down_url: str) -> None:
 
 
 def test_current_before_and_after_use(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
-    ollama.install(_tag(manager, "llama3.2:1b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.2:1b-instruct"))
     assert cli("current").out == "No current model. Choose one with: model-manager use MODEL\n"
     assert cli("current", "--json").json() == {"current_model": None, "installed_state_known": True}
     result = cli("use", "llama3.2:1b")
     assert (result.code, result.out) == (0, "Switched to llama3.2:1b-instruct\n")
-    assert ollama.loaded() == [_tag(manager, "llama3.2:1b-instruct")]
+    assert ollama.loaded() == [catalog_tag(manager, "llama3.2:1b-instruct")]
     assert cli("current").out == "Current model: llama3.2:1b-instruct\n"
     assert cli("current", "--json").json()["current_model"] == "llama3.2:1b-instruct"
     assert "* current model" in cli("list").out
 
 
 def test_current_model_removed_behind_our_back(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
-    tag = _tag(manager, "llama3.2:1b-instruct")
+    tag = catalog_tag(manager, "llama3.2:1b-instruct")
     ollama.install(tag)
     assert cli("use", "llama3.2:1b-instruct").code == 0
     ollama.uninstall(tag)
@@ -230,12 +225,12 @@ def test_current_model_removed_behind_our_back(cli: Cli, manager: ModelManager, 
 
 
 def test_use_json_and_switch_alias(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
-    ollama.install(_tag(manager, "llama3.2:1b-instruct"))
-    ollama.install(_tag(manager, "llama3.2:3b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.2:1b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.2:3b-instruct"))
     assert cli("use", "llama3.2:1b-instruct").code == 0
     doc = cli("switch", "llama3.2:3b-instruct", "--json").json()
     assert doc["success"] is True and doc["model"]["name"] == "llama3.2:3b-instruct"
-    assert ollama.loaded() == [_tag(manager, "llama3.2:3b-instruct")]
+    assert ollama.loaded() == [catalog_tag(manager, "llama3.2:3b-instruct")]
 
 
 def test_use_a_model_that_is_not_installed(cli: Cli) -> None:
@@ -249,7 +244,7 @@ def test_use_a_model_that_is_not_installed(cli: Cli) -> None:
 
 def test_ps_shows_memory_and_gpu_share(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
     assert cli("ps").out == "No models loaded.\n"
-    tag = _tag(manager, "llama3.2:1b-instruct")
+    tag = catalog_tag(manager, "llama3.2:1b-instruct")
     ollama.install(tag)
     ollama.load(tag)
     result = cli("ps")
@@ -261,7 +256,7 @@ def test_ps_shows_memory_and_gpu_share(cli: Cli, manager: ModelManager, ollama: 
 
 
 def test_ps_when_the_model_spills_to_ram(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
-    tag = _tag(manager, "llama3.2:1b-instruct")
+    tag = catalog_tag(manager, "llama3.2:1b-instruct")
     ollama.install(tag)
     ollama.vram_bytes = 1_000_000_000
     ollama.load(tag)
@@ -284,7 +279,7 @@ def test_recommend_8_balanced(cli: Cli, manager: ModelManager) -> None:
     doc = cli("recommend", "8", "balanced", "--json").json()
     assert doc["model"] == expected.model and doc["reason"] == expected.reason
     assert (doc["priority"], doc["available_vram_gb"], doc["vram_source"]) == ("balanced", 8.0, "argument")
-    assert [c["name"] for c in doc["candidates"]] == [c["name"] for c in expected.candidates]
+    assert [c["name"] for c in doc["candidates"]] == [c.info.name for c in expected.candidates]
 
 
 def test_recommend_detects_vram_when_left_out(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -359,10 +354,10 @@ def test_stats_lists_models_with_usage(cli: Cli, manager: ModelManager) -> None:
     assert "mixtral:8x7b-instruct" in cli("stats", "--all").out
 
 
-def test_stats_json_has_the_seed_fields(cli: Cli, manager: ModelManager) -> None:
+def test_stats_json_has_the_quick_reference_fields(cli: Cli, manager: ModelManager) -> None:
     manager.record_usage("llama3.1:8b-instruct", 2.0, success=True)
     doc = cli("stats", "--json").json()
-    assert doc["statistics"] == manager.all_statistics()
+    assert doc["statistics"] == {k: v.to_dict() for k, v in manager.all_statistics().items()}
     one = cli("stats", "llama3.1:8b", "--json").json()["statistics"]
     assert set(one) == {"name", "usage_count", "last_used", "avg_inference_time", "success_rate", "installed"}
     assert (one["name"], one["usage_count"], one["success_rate"]) == ("llama3.1:8b-instruct", 1, 1.0)
@@ -381,11 +376,11 @@ def test_info(cli: Cli, manager: ModelManager) -> None:
     result = cli("info", "llama3.1:8b")
     assert result.code == 0
     assert result.row("Model") == ["Model", "llama3.1:8b-instruct"]
-    assert result.row("Ollama") == ["Ollama", "tag", _tag(manager, "llama3.1:8b-instruct")]
+    assert result.row("Ollama") == ["Ollama", "tag", catalog_tag(manager, "llama3.1:8b-instruct")]
     assert result.row("Min") == ["Min", "VRAM", "6GB"]
     assert result.row("Download") == ["Download", "size", "4.7GB"]
     doc = cli("info", "llama3.1:8b", "--json").json()
-    assert doc["model"] | {"required_vram_gb": None} == manager.model_info("llama3.1:8b") | {
+    assert doc["model"] | {"required_vram_gb": None} == manager.get_model_info("llama3.1:8b") | {
         "required_vram_gb": None
     }
 
@@ -422,7 +417,7 @@ def test_info_errors(cli: Cli) -> None:
 def test_pull_prints_plain_progress_when_piped(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
     ollama.pull_chunks = 4
     result = cli("pull", "llama3.2:1b-instruct")
-    tag = _tag(manager, "llama3.2:1b-instruct")
+    tag = catalog_tag(manager, "llama3.2:1b-instruct")
     assert result.code == 0
     assert result.out == f"Downloaded llama3.2:1b-instruct ({tag})\n"
     lines = result.err.splitlines()
@@ -437,7 +432,7 @@ def test_pull_json_prints_only_the_result(cli: Cli, manager: ModelManager, ollam
     assert result.code == 0 and result.err == ""
     doc = result.json()
     assert doc["success"] is True and doc["message"].startswith("Downloaded llama3.2:3b-instruct")
-    assert _tag(manager, "llama3.2:3b-instruct") in ollama.installed()
+    assert catalog_tag(manager, "llama3.2:3b-instruct") in ollama.installed()
 
 
 def test_pull_failures(cli: Cli, ollama: OllamaDouble, down_url: str) -> None:
@@ -453,18 +448,18 @@ def test_pull_failures(cli: Cli, ollama: OllamaDouble, down_url: str) -> None:
 
 
 def test_rm_refuses_to_ask_without_a_terminal(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
-    tag = _tag(manager, "llama3.2:1b-instruct")
+    tag = catalog_tag(manager, "llama3.2:1b-instruct")
     ollama.install(tag)
     result = cli("rm", "llama3.2:1b-instruct")
     assert result.code == 2 and result.out == ""
-    assert "without confirmation: stdin is not a terminal" in result.err and "Pass -y" in result.err
+    assert "stdin is not a terminal" in result.err and "Pass -y" in result.err
     assert cli("rm", "llama3.2:1b-instruct", "--json").json()["error"] == "confirmation_required"
     assert tag in ollama.installed()
 
 
 def test_rm_with_yes_and_delete_alias(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
-    ollama.install(_tag(manager, "llama3.2:1b-instruct"))
-    ollama.install(_tag(manager, "llama3.2:3b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.2:1b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.2:3b-instruct"))
     assert cli("rm", "-y", "llama3.2:1b-instruct").out == "Deleted llama3.2:1b-instruct\n"
     doc = cli("delete", "--yes", "llama3.2:3b-instruct", "--json").json()
     assert doc == {
@@ -485,7 +480,7 @@ def test_rm_asks_on_a_terminal(
     ollama: OllamaDouble,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tag = _tag(manager, "llama3.2:1b-instruct")
+    tag = catalog_tag(manager, "llama3.2:1b-instruct")
     ollama.install(tag)
     monkeypatch.setattr("sys.stdin", TtyInput(answer))
     result = cli("rm", "llama3.2:1b")
@@ -496,7 +491,7 @@ def test_rm_asks_on_a_terminal(
 
 def test_rm_refusals(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
     assert cli("rm", "-y", "llama3.1:8b-instruct").err.startswith("Model not installed: llama3.1:8b-instruct")
-    ollama.install(_tag(manager, "llama3.2:1b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.2:1b-instruct"))
     assert cli("use", "llama3.2:1b-instruct").code == 0
     current = cli("rm", "-y", "llama3.2:1b-instruct")
     assert current.code == 1 and current.err.startswith("Cannot delete current: ")
@@ -527,7 +522,7 @@ def test_gpu_reports_override_and_probes(cli: Cli, monkeypatch: pytest.MonkeyPat
 def test_sync_reports_added_and_removed(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
     first = cli("sync", "--json").json()
     assert first == {"added": [], "removed": [], "installed": []}
-    tag = _tag(manager, "llama3.2:1b-instruct")
+    tag = catalog_tag(manager, "llama3.2:1b-instruct")
     ollama.install(tag)
     result = cli("sync")
     assert result.code == 0
@@ -587,7 +582,7 @@ def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_serve_offers_exactly_the_servers_options() -> None:
-    from model_manager import server
+    from model_manager.api import server
 
     def options(parser: argparse.ArgumentParser) -> dict[str, tuple[object, object]]:
         return {
@@ -617,12 +612,12 @@ def test_serve_refusals(cli: Cli) -> None:
     ("mb", "text"),
     [(1300, "1.3GB"), (2000, "2.0GB"), (4700, "4.7GB"), (7400, "7.4GB"), (26000, "26GB"), (40000, "40GB")],
 )
-def test_download_size_as_the_seed_writes_it(mb: int, text: str) -> None:
+def test_download_size_as_the_quick_reference_writes_it(mb: int, text: str) -> None:
     assert download_size(mb) == text
 
 
 @pytest.mark.parametrize(("value", "text"), [(1.0, "1GB"), (6.0, "6GB"), (24.0, "24GB"), (5.5, "5.5GB")])
-def test_vram_as_the_seed_writes_it(value: float, text: str) -> None:
+def test_vram_as_the_quick_reference_writes_it(value: float, text: str) -> None:
     assert vram(value) == text
     assert vram(value, estimated=True) == "~" + text
 

@@ -177,7 +177,7 @@ def test_ctrl_c_stops_a_pull_that_resumes(env: dict[str, str], ollama: OllamaDou
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130
-    assert f"Pull of {PULLED} interrupted." in err
+    assert f"Interrupted: pull of {PULLED}" in err
     assert f"Run `model-manager pull {PULLED}` again to resume" in err
     assert "Traceback" not in err and out == ""
     kept = ollama.partial_bytes(PULLED_TAG)

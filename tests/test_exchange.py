@@ -108,7 +108,7 @@ def test_import_keeps_a_backup_of_what_it_replaces(offline: ModelManager, tmp_pa
     assert offline.store.count_events("llama3.1:8b-instruct") == 1
 
 
-def test_import_accepts_the_seed_statistics_fields(offline: ModelManager, tmp_path: Path) -> None:
+def test_import_accepts_the_quick_reference_statistics_fields(offline: ModelManager, tmp_path: Path) -> None:
     stats = {"usage_count": 4, "success_rate": 0.75, "avg_inference_time": 2.0, "last_used": None}
     path = tmp_path / "in.json"
     path.write_text(json.dumps(_doc(**{"custom:7b": {"statistics": stats}})))

@@ -6,17 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers import catalog_tag
 from model_manager import InsufficientVramError, InvalidRequestError, ModelManager
 from model_manager.testing import OllamaDouble
 
 GIB = 1 << 30
 EIGHT_B = "llama3.1:8b-instruct"
-
-
-def _tag(manager: ModelManager, name: str) -> str:
-    entry = manager.catalog.get(name)
-    assert entry is not None
-    return entry.ollama_tag
 
 
 def test_estimate_grows_with_context_as_the_estimator_says(manager: ModelManager) -> None:
@@ -109,7 +104,7 @@ def test_no_fit_when_even_ram_cannot_take_it(manager: ModelManager) -> None:
 def test_models_without_min_vram_use_the_estimate(manager: ModelManager) -> None:
     meta = manager.get_model_info("qwen2.5vl:7b")
     assert meta is not None and meta["min_vram_gb"] is None
-    required = manager.required_vram_gb(meta)
+    required = manager.required_vram_gb(manager.model_info("qwen2.5vl:7b"))
     assert required == meta["estimated_vram_gb"] > 0
     names = {m["name"] for m in manager.list_available_models(max_vram_gb=required + 0.5)}
     assert "qwen2.5vl:7b" in names
@@ -129,14 +124,14 @@ def test_metadata_carries_the_estimate_breakdown(manager: ModelManager) -> None:
 def test_recommendation_says_how_much_context_fits(manager: ModelManager) -> None:
     rec = manager.recommend(8.0, "balanced")
     assert rec.model is not None
-    assert all(c["max_context"] and c["max_context"] >= 4096 for c in rec.candidates)
+    assert all(c.max_context and c.max_context >= 4096 for c in rec.candidates)
     assert "tokens of context fit" in rec.reason
 
 
 def test_switch_refuses_a_model_that_cannot_fit_anywhere(
     manager: ModelManager, ollama: OllamaDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ollama.install(_tag(manager, "llama3.1:70b-instruct"))
+    ollama.install(catalog_tag(manager, "llama3.1:70b-instruct"))
     monkeypatch.setattr(manager.gpu, "get_host_available_gb", lambda: 4.0)
     monkeypatch.setattr(manager.gpu, "get_available_memory_gb", lambda: 4.0)
     ollama.clear_requests()
@@ -150,18 +145,20 @@ def test_switch_counts_the_memory_of_the_model_it_unloads(
     manager: ModelManager, ollama: OllamaDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("llama3.2:3b-instruct", EIGHT_B):
-        ollama.install(_tag(manager, name))
+        ollama.install(catalog_tag(manager, name))
     assert manager.switch_model("llama3.2:3b-instruct")
     held = sum(r.size_vram_bytes for r in manager.ollama.running()) / GIB
     need = manager.estimate_model_memory(EIGHT_B).total_gib
     # Free VRAM alone is short of the 8B model; with what the 3B model holds it is enough.
     monkeypatch.setattr(manager.gpu, "get_available_memory_gb", lambda: need - held / 2)
-    meta = manager.switch(EIGHT_B)
-    assert meta["fit"]["fit"] == "full"
-    assert ollama.loaded() == [_tag(manager, EIGHT_B)]
+    result = manager.switch(EIGHT_B)
+    assert result.fit is not None and result.fit.level == "full"
+    assert ollama.loaded() == [catalog_tag(manager, EIGHT_B)]
 
 
-def test_seed_pattern_1_auto_select_best_model(manager: ModelManager, ollama: OllamaDouble) -> None:
+def test_quick_reference_pattern_1_auto_select_best_model(
+    manager: ModelManager, ollama: OllamaDouble
+) -> None:
     from gpu_manager import GPUManager
 
     gpu = GPUManager()
@@ -182,7 +179,7 @@ def test_cli_use_says_when_a_model_runs_partly_on_the_cpu(
 ) -> None:
     from model_manager.cli import main
 
-    ollama.install(_tag(manager, EIGHT_B))
+    ollama.install(catalog_tag(manager, EIGHT_B))
     monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "3")
     code = main(["--host", ollama.url, "--data-dir", str(manager.settings.home), "use", EIGHT_B])
     out, err = capsys.readouterr()

@@ -1,4 +1,4 @@
-"""Fuzzing the whole API over real HTTP: schemathesis against a served ``model_manager.server`` process.
+"""Fuzzing the whole API over real HTTP: schemathesis against a served ``model_manager.api.server`` process.
 
 tests/test_api_schema.py runs a small, fast pass in-process (12 examples per operation). This file
 goes further: ``MAX_EXAMPLES`` (60 by default, ``MODEL_MANAGER_FUZZ_EXAMPLES`` raises it) positive and
@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from model_manager import ModelManager
 from model_manager.api import create_app
-from model_manager.server import bind_socket
+from model_manager.api.server import bind_socket
 from model_manager.testing import OllamaDouble
 from openapi_doc import openapi_document
 from processes import process_env, server_process
@@ -64,7 +64,7 @@ schema.config.generation.update(
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A ``python -m model_manager.server --port 0`` process over an Ollama double, for the whole file."""
+    """A ``python -m model_manager.api.server --port 0`` process over an Ollama double, for the whole file."""
     home = tmp_path_factory.mktemp("fuzz-home")
     log = home / "server.log"
     with OllamaDouble() as ollama:

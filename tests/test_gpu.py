@@ -33,7 +33,8 @@ from model_manager.gpu import (
 )
 from model_manager.gpu.amd import kfd_problem, load_amdsmi
 from model_manager.gpu.apple import metal_recommended_working_set
-from model_manager.gpu.records import MIB, make_runner
+from model_manager.gpu.records import make_runner
+from model_manager.units import MIB
 
 DATA = Path(__file__).parent / "data" / "gpu"
 REPO = Path(__file__).resolve().parents[1]
@@ -170,7 +171,7 @@ def usable(free: int, reserve: int = CUDA_RESERVE_BYTES) -> float:
 # ------------------------------------------------------------------------------------ Pattern 1, CPU
 
 
-def test_seed_pattern_1_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_quick_reference_pattern_1_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MODEL_MANAGER_VRAM_GB", raising=False)
     from gpu_manager import GPUManager
 

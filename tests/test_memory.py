@@ -49,7 +49,7 @@ LLAMA31_8B: dict[str, Any] = {
 }
 LLAMA31_8B_FILE = 4_920_734_016
 
-# qwen3:8b, the reference note's /api/show example (explicit key/value lengths, 151,936-token vocabulary).
+# qwen3:8b as /api/show reports it (explicit key/value lengths, 151,936-token vocabulary).
 QWEN3_8B: dict[str, Any] = {
     "general.architecture": "qwen3",
     "general.parameter_count": 8190735360,

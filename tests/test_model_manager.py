@@ -1,4 +1,4 @@
-"""The seed's Python API, snippet by snippet, against the Ollama double over real HTTP."""
+"""The quick reference's Python API, snippet by snippet, against the Ollama double over real HTTP."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import catalog_tag
 from model_manager import (
     CannotDeleteCurrentError,
     DownloadFailedError,
@@ -20,7 +21,7 @@ from model_manager import (
 )
 from model_manager.testing import OllamaDouble
 
-SEED_MODELS = {
+QUICK_REFERENCE_MODELS = {
     "llama3.2:1b-instruct",
     "llama3.2:3b-instruct",
     "llama3.1:8b-instruct",
@@ -53,30 +54,25 @@ STATISTICS_FIELDS = {
 }
 
 
-def _tag(manager: ModelManager, name: str) -> str:
-    entry = manager.catalog.get(name)
-    assert entry is not None
-    return entry.ollama_tag
-
-
 class TestModelManager:
-    """Every call of the seed's "Python API" section, as written there."""
+    """Every call of the quick reference's "Python API" section, as written there."""
 
-    def test_initialization_never_contacts_ollama(self, down_url: str, tmp_path: Path) -> None:
-        manager = ModelManager(host=down_url, data_dir=tmp_path / "d")
+    def test_initialization_never_contacts_ollama(self, ollama: OllamaDouble, tmp_path: Path) -> None:
+        manager = ModelManager(host=ollama.url, data_dir=tmp_path / "d")
         assert manager.store.schema_version() >= 1
         manager.close()
+        assert ollama.requests == []
 
     def test_list_models(self, manager: ModelManager) -> None:
         models = manager.list_available_models()
-        assert {m["name"] for m in models} >= SEED_MODELS
+        assert {m["name"] for m in models} >= QUICK_REFERENCE_MODELS
         for meta in models:
             for key, kind in METADATA_FIELDS.items():
                 assert isinstance(meta[key], kind), (meta["name"], key, meta[key])
 
     def test_list_installed_only(self, manager: ModelManager, ollama: OllamaDouble) -> None:
         assert manager.list_available_models(installed_only=True) == []
-        ollama.install(_tag(manager, "llama3.2:1b-instruct"))
+        ollama.install(catalog_tag(manager, "llama3.2:1b-instruct"))
         manager.sync()
         installed = manager.list_available_models(installed_only=True)
         assert [m["name"] for m in installed] == ["llama3.2:1b-instruct"]
@@ -126,7 +122,7 @@ class TestModelManager:
         assert msg.startswith("Downloaded llama3.2:3b-instruct")
         assert seen[0][0] == "pulling manifest" and seen[-1][0] == "success"
         assert any(total > 0 and completed == total for _, completed, total in seen)
-        assert _tag(manager, "llama3.2:3b-instruct") in ollama.installed()
+        assert catalog_tag(manager, "llama3.2:3b-instruct") in ollama.installed()
         assert manager.get_model_info("llama3.2:3b-instruct")["installed"] is True  # type: ignore[index]
 
     def test_switch_model(self, manager: ModelManager, ollama: OllamaDouble) -> None:
@@ -135,13 +131,13 @@ class TestModelManager:
         success = manager.switch_model("llama3.2:1b-instruct")
         assert success is True
         assert manager.get_current_model() == "llama3.2:1b-instruct"
-        assert ollama.loaded() == [_tag(manager, "llama3.2:1b-instruct")]
+        assert ollama.loaded() == [catalog_tag(manager, "llama3.2:1b-instruct")]
 
         success = manager.switch_model("llama3.1:8b-instruct")
         assert success is True
         assert manager.get_current_model() == "llama3.1:8b-instruct"
         # The new model was loaded before the previous one was unloaded.
-        assert ollama.loaded() == [_tag(manager, "llama3.1:8b-instruct")]
+        assert ollama.loaded() == [catalog_tag(manager, "llama3.1:8b-instruct")]
 
     def test_delete_model(self, manager: ModelManager, ollama: OllamaDouble) -> None:
         success, msg = manager.delete_model("model-name")
@@ -164,8 +160,9 @@ class TestModelManager:
         manager.record_usage("model-name", 2.5, success=True)
         manager.record_usage("model-name", 1.5, success=False)
         stats = manager.get_model_statistics("model-name")
+        # Kept under Ollama's display form of the name, the one key every spelling of it shares.
         assert stats == {
-            "name": "model-name",
+            "name": "model-name:latest",
             "usage_count": 2,
             "last_used": stats["last_used"],  # type: ignore[index]
             "avg_inference_time": 2.0,
@@ -174,14 +171,23 @@ class TestModelManager:
         }
         assert stats is not None and stats["last_used"].endswith("+00:00")
         all_stats = manager.get_all_statistics()
-        assert all_stats["model-name"] == stats
+        assert all_stats["model-name:latest"] == stats
         for stat in all_stats.values():
             assert {k: type(stat[k]) for k in STATISTICS_FIELDS} and all(
                 isinstance(stat[k], kind) for k, kind in STATISTICS_FIELDS.items()
             )
 
+    def test_every_spelling_of_a_name_is_one_model(self, manager: ModelManager) -> None:
+        for name in ("MyModel:latest", "mymodel", "registry.ollama.ai/library/mymodel:latest"):
+            manager.record_usage(name, 1.0)
+        stats = manager.get_model_statistics("MYMODEL")
+        assert stats is not None and stats["usage_count"] == 3
+        assert [n for n in manager.get_all_statistics() if n.lower() == "mymodel:latest"] == [
+            "MyModel:latest"
+        ]
+
     def test_usage_recorded_under_catalog_name(self, manager: ModelManager) -> None:
-        manager.record_usage(_tag(manager, "llama3.1:8b-instruct").upper(), 1.0)
+        manager.record_usage(catalog_tag(manager, "llama3.1:8b-instruct").upper(), 1.0)
         assert manager.get_model_statistics("llama3.1:8b-instruct")["usage_count"] == 1  # type: ignore[index]
 
     def test_export_import(self, manager: ModelManager, tmp_path: Path) -> None:
@@ -199,15 +205,15 @@ class TestModelManager:
             assert fresh.get_model_statistics("llama3.1:8b-instruct")["usage_count"] == 1  # type: ignore[index]
 
     def test_sync_with_ollama(self, manager: ModelManager, ollama: OllamaDouble) -> None:
-        ollama.install(_tag(manager, "llama3.2:1b-instruct"))
+        ollama.install(catalog_tag(manager, "llama3.2:1b-instruct"))
         result = manager._sync_with_ollama()
-        assert result["added"] == [_tag(manager, "llama3.2:1b-instruct")]
-        ollama.uninstall(_tag(manager, "llama3.2:1b-instruct"))
-        assert manager.sync()["removed"] == [_tag(manager, "llama3.2:1b-instruct")]
+        assert result["added"] == [catalog_tag(manager, "llama3.2:1b-instruct")]
+        ollama.uninstall(catalog_tag(manager, "llama3.2:1b-instruct"))
+        assert manager.sync().removed == [catalog_tag(manager, "llama3.2:1b-instruct")]
 
 
 class TestCommonPatterns:
-    """The seed's Patterns 2–4, as written there."""
+    """The quick reference's Patterns 2–4, as written there."""
 
     def test_pattern_2_track_all_usage(self, manager: ModelManager) -> None:
         def process_with_tracking(model_name, func, *args):  # type: ignore[no-untyped-def]
@@ -266,7 +272,7 @@ class TestCommonPatterns:
 
 
 class TestErrorCodes:
-    """Each row of the seed's "Error Codes" table, produced for real."""
+    """Each row of the quick reference's "Error Codes" table, produced for real."""
 
     def test_model_not_found(self, manager: ModelManager) -> None:
         assert manager.switch_model("no-such-model") is False
@@ -302,7 +308,7 @@ class TestErrorCodes:
         ollama.faults.pull_error = "max retries exceeded: connection reset"
         success, msg = manager.download_model("llama3.2:1b-instruct")
         assert success is False
-        tag = _tag(manager, "llama3.2:1b-instruct")
+        tag = catalog_tag(manager, "llama3.2:1b-instruct")
         assert msg == f"Download failed: {tag}: max retries exceeded: connection reset"
         assert isinstance(manager.last_error, DownloadFailedError)
         assert manager.last_error.solution == "Retry or check Ollama"
@@ -314,12 +320,12 @@ class TestErrorCodes:
         assert success is False and msg.startswith("Cannot delete current: ")
         assert isinstance(manager.last_error, CannotDeleteCurrentError)
         assert manager.last_error.solution == "Switch first"
-        assert _tag(manager, "llama3.2:1b-instruct") in ollama.installed()
+        assert catalog_tag(manager, "llama3.2:1b-instruct") in ollama.installed()
 
     def test_ollama_unreachable(self, down_url: str, tmp_path: Path) -> None:
         with ModelManager(host=down_url, data_dir=tmp_path / "d") as manager:
             assert len(manager.list_available_models()) >= 6
             assert manager.switch_model("llama3.1:8b-instruct") is False
-            assert isinstance(manager.last_error, OllamaUnavailableError | ModelNotInstalledError)
+            assert isinstance(manager.last_error, OllamaUnavailableError)
             success, msg = manager.download_model("llama3.2:1b-instruct")
             assert success is False and msg.startswith("Download failed: ")

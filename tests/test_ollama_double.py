@@ -1,6 +1,6 @@
 """The Ollama double, driven over real HTTP by raw httpx and by the official ``ollama`` client.
 
-Expected strings and shapes come from the protocol reference (shared/reference/ollama-api.md).
+Expected strings and shapes come from Ollama's own source (ollama/ollama: server/routes.go, api/types.go).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reliability and security of the REST API, over real HTTP to a served ``model_manager.server`` process.
+"""Reliability and security of the REST API, over real HTTP to a served ``model_manager.api.server`` process.
 
 The library-level versions of these live in test_faults.py, test_concurrency.py and test_bad_input.py;
 here the same promises are checked where a user meets them: a server process on a loopback port,
@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers import refused
 from model_manager import ModelManager
 from model_manager.store import Store
 from model_manager.testing import OllamaDouble
@@ -67,13 +68,6 @@ def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
     body = response.json()
     assert response.status_code == status, body
     assert body.get("success", True) is True, body
-    return dict(body)
-
-
-def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    body = response.json()
-    assert response.status_code == status, (status, body)
-    assert body["success"] is False and body["error"] == code and body["message"] and body["solution"], body
     return dict(body)
 
 

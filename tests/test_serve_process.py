@@ -1,4 +1,4 @@
-"""The API served by a real ``python -m model_manager.server`` process, called over HTTP."""
+"""The API served by a real ``python -m model_manager.api.server`` process, called over HTTP."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_sigterm_stops_gracefully_and_records_running_downloads_as_interrupted(
 
 def test_serve_refuses_a_public_bind_without_a_token(ollama: OllamaDouble, isolated_env: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "model_manager.server", "--host", "0.0.0.0", "--port", "0"],
+        [sys.executable, "-m", "model_manager.api.server", "--host", "0.0.0.0", "--port", "0"],
         env=process_env(isolated_env, ollama.url),
         capture_output=True,
         text=True,
@@ -124,7 +124,7 @@ def test_a_killed_server_leaves_its_download_interrupted_and_a_new_one_resumes_i
 @pytest.mark.parametrize("args", [["--port", "not-a-number"], ["--log-level", "loud"]])
 def test_bad_arguments_exit_with_usage(ollama: OllamaDouble, isolated_env: Path, args: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "model_manager.server", *args],
+        [sys.executable, "-m", "model_manager.api.server", *args],
         env=process_env(isolated_env, ollama.url),
         capture_output=True,
         text=True,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,14 +62,23 @@ def test_record_usage_keeps_aggregates(tmp_path: Path) -> None:
     assert store.count_events("m:1b") == 2
 
 
-def test_apply_import_is_all_or_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stats", "overrides"),
+    [
+        # The second row cannot be stored (NaN is NULL to SQLite), after the first was written.
+        ([ModelStats("a", 9, 9, 9.0, None), ModelStats("b", 1, 1, float("nan"), "x")], {}),
+        # The stats are fine; an override that is not JSON fails after them.
+        ([ModelStats("a", 9, 9, 9.0, None)], {"a": {"description": object()}}),
+    ],
+    ids=["bad-statistics", "bad-override"],
+)
+def test_apply_import_is_all_or_nothing(tmp_path: Path, stats: list[ModelStats], overrides: Any) -> None:
     store = Store(tmp_path / "s.db")
     store.record_usage("a", 1.0, True)
-    before = store.all_stats()
-    bad = [ModelStats("a", 9, 9, 9.0, None), ModelStats("b", 1, 1, float("nan"), "x")]
+    before = (store.all_stats(), store.get_overrides())
     with pytest.raises(StoreError):
-        store.apply_import(bad, {"a": {"description": object()}})  # type: ignore[dict-item]
-    assert store.all_stats() == before
+        store.apply_import(stats, overrides)
+    assert (store.all_stats(), store.get_overrides()) == before
 
 
 def test_replace_installed_reports_added_and_removed(tmp_path: Path) -> None:
@@ -114,3 +124,23 @@ def test_two_processes_recording_at_once_lose_nothing(tmp_path: Path) -> None:
     assert stats.total_time == pytest.approx(2 * n * 0.5)
     assert store.count_events("shared:latest") == 2 * n
     assert store.integrity_check() == "ok"
+
+
+def test_migration_merges_the_spellings_of_one_name(tmp_path: Path) -> None:
+    """Rows recorded under spellings of one Ollama name before the one-key rule become one model's."""
+    path = tmp_path / "old.db"
+    old = Store(path, migrations=MIGRATIONS[:2])
+    spellings = ("MyModel:latest", "mymodel", "registry.ollama.ai/library/mymodel:latest")
+    for i, name in enumerate(spellings):
+        old.record_usage(name, float(i + 1), i != 1, at=f"2026-01-0{i + 1}T00:00:00+00:00")
+    old.record_usage("other", 1.0, True)
+    old.apply_import([], {"mymodel": {"description": "a"}, "MyModel:latest": {"size": "7B"}})
+    old.close()
+
+    store = Store(path)
+    assert store.schema_version() == len(MIGRATIONS)
+    stats = store.all_stats()
+    assert set(stats) == {"MyModel:latest", "other:latest"}
+    assert stats["MyModel:latest"] == ModelStats("MyModel:latest", 3, 2, 6.0, "2026-01-03T00:00:00+00:00")
+    assert store.count_events() == 4 and store.count_events("mymodel:latest") == 3
+    assert store.get_overrides() == {"MyModel:latest": {"description": "a", "size": "7B"}}

@@ -1,7 +1,7 @@
 """model-manager: manage local LLMs served by Ollama.
 
-``ModelManager`` and ``GPUManager`` are imported on first use, so that ``import model_manager`` (and the
-CLI's start-up) stays light.
+``ModelManager`` (the quick-reference API over the raising core), ``ManagerCore`` and ``GPUManager`` are
+imported on first use, so that ``import model_manager`` (and the CLI's start-up) stays light.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from .errors import (
     InvalidDocumentError,
     InvalidModelNameError,
     InvalidRequestError,
+    InvalidSettingError,
     ModelManagerError,
     ModelNotFoundError,
     ModelNotInstalledError,
@@ -21,14 +22,15 @@ from .errors import (
     OllamaUnavailableError,
     StoreError,
 )
-from .types import ModelPurpose
+from .types import ModelInfo, ModelPurpose, Priority
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .gpu import GPUManager
-    from .manager import ModelManager
+    from .manager import ManagerCore
+    from .quick_reference import ModelManager
 
-_LAZY = {"ModelManager": "manager", "GPUManager": "gpu"}
+_LAZY = {"ModelManager": "quick_reference", "ManagerCore": "manager", "GPUManager": "gpu"}
 
 
 def __getattr__(name: str) -> object:
@@ -48,6 +50,9 @@ __all__ = [
     "InvalidDocumentError",
     "InvalidModelNameError",
     "InvalidRequestError",
+    "InvalidSettingError",
+    "ManagerCore",
+    "ModelInfo",
     "ModelManager",
     "ModelManagerError",
     "ModelNotFoundError",
@@ -55,5 +60,6 @@ __all__ = [
     "ModelPurpose",
     "OllamaError",
     "OllamaUnavailableError",
+    "Priority",
     "StoreError",
 ]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidDocumentError
+from .errors import InvalidDocumentError, InvalidModelNameError
 from .names import name_key
 from .types import CAPABILITIES, CatalogEntry, ModelPurpose
 
@@ -65,10 +65,8 @@ def _entry_from_dict(raw: Mapping[str, Any], where: str, source: str) -> Catalog
     try:
         for n in (values["name"], values["ollama_tag"], *values.get("aliases", ())):
             name_key(n)
-    except InvalidDocumentError:
-        raise
-    except Exception as exc:
-        raise InvalidDocumentError(f"{where}: {exc}") from None
+    except InvalidModelNameError as exc:
+        raise InvalidDocumentError(f"{where}: {exc.message}") from None
     return CatalogEntry(**values, source=source)
 
 
@@ -108,13 +106,16 @@ class Catalog:
         return len(self.entries)
 
     def get(self, name: str) -> CatalogEntry | None:
-        """The entry called ``name`` (seed name, Ollama tag or alias), or None."""
+        """The entry called ``name`` (its catalog name, Ollama tag or an alias, any case), or None; an
+        invalid name is in no catalog, so it is None too."""
         try:
             return self._index.get(name_key(name))
-        except InvalidDocumentError:
+        except InvalidModelNameError:
             return None
-        except ValueError:
-            return None
+
+    def by_key(self, key: str) -> CatalogEntry | None:
+        """The entry whose name key (``names.name_key``) is ``key``, or None."""
+        return self._index.get(key)
 
 
 def _merge(base: list[dict[str, Any]], overlay: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

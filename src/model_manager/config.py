@@ -1,21 +1,64 @@
-"""Settings, read once from the environment. The only module that reads ``os.environ``.
+"""Settings and their validators. The only module that reads ``os.environ``.
 
 Order everywhere: an explicit argument, then an environment variable, then the default.
-``OLLAMA_HOST`` is honoured as Ollama itself reads it; our own variables start with ``MODEL_MANAGER_``.
+``OLLAMA_HOST`` and the other ``OLLAMA_*`` variables are honoured as Ollama reads them; our own
+variables start with ``MODEL_MANAGER_``. Every figure a user gives (a setting, a CLI argument, a Python
+argument) is checked by the validators here, so each rule and its message exist once.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InvalidRequestError
+from .errors import InvalidRequestError, InvalidSettingError
+from .units import MAX_GB
 
 APP_NAME = "model-manager"
 DB_FILENAME = "model_manager.db"
 USER_CATALOG_FILENAME = "catalog.json"
+
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+"""Seconds a quick Ollama call (tags, show, ps, delete) may take."""
+DEFAULT_LOAD_TIMEOUT_S = 330.0
+"""Seconds a model load may take: Ollama's own stall limit (5 minutes) plus a margin."""
+DEFAULT_PULL_SILENCE_S = 120.0
+"""Seconds of silence after which a pull is abandoned."""
+
+
+def process_environment() -> Mapping[str, str]:
+    """The process environment (read here and nowhere else)."""
+    return os.environ
+
+
+def parse_gb(value: object, what: str = "available VRAM") -> float:
+    """A finite number of GB from 0 to ``MAX_GB``; accepts numbers and numeric strings.
+
+    Raises InvalidRequestError naming ``what`` for anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRequestError(f"{what} must be a number of GB, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidRequestError(f"{what} must be a number of GB, got {value!r}") from None
+    if not math.isfinite(number) or number < 0 or number > MAX_GB:
+        raise InvalidRequestError(
+            f"{what} must be a finite number of GB from 0 to {MAX_GB:,.0f}, got {value!r}"
+        )
+    return number
+
+
+def parse_seconds(value: object, what: str) -> float:
+    """A finite number of seconds ≥ 0. Raises InvalidRequestError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequestError(f"{what} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidRequestError(f"{what} must be a finite number ≥ 0, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -24,14 +67,16 @@ class Settings:
 
     home: Path
     ollama_host: str | None = None
-    request_timeout_s: float = 30.0
-    load_timeout_s: float = 330.0
-    pull_silence_timeout_s: float = 120.0
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S
+    pull_silence_timeout_s: float = DEFAULT_PULL_SILENCE_S
     keep_alive: str | None = None
     vram_gb: float | None = None
     api_token: str | None = None
     #: The ``OLLAMA_*`` variables, read as Ollama reads them by ``ollama_defaults.runtime_settings``.
     ollama_env: Mapping[str, str] = field(default_factory=dict)
+    #: The environment GPU detection reads (device visibility variables, ``PATH`` for its helpers).
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def db_path(self) -> Path:
@@ -42,16 +87,26 @@ class Settings:
         return self.home / USER_CATALOG_FILENAME
 
 
-def _float(env: Mapping[str, str], key: str, default: float | None) -> float | None:
+def _env_gb(env: Mapping[str, str], key: str) -> float | None:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_gb(raw, key)
+    except InvalidRequestError as exc:
+        raise InvalidSettingError(f"{key}={raw!r}: {exc.detail}") from None
+
+
+def _env_seconds(env: Mapping[str, str], key: str, default: float) -> float:
     raw = env.get(key, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidRequestError(f"{key}={raw!r} is not a number") from None
-    if not (value >= 0 and value != float("inf")):
-        raise InvalidRequestError(f"{key}={raw!r} must be a finite number ≥ 0")
+        raise InvalidSettingError(f"{key}={raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidSettingError(f"{key}={raw!r} must be a finite number of seconds > 0")
     return value
 
 
@@ -71,16 +126,20 @@ def load_settings(
     host: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
 ) -> Settings:
-    """Build settings from ``env`` (default: the process environment) and explicit overrides."""
-    env = os.environ if env is None else env
+    """Build settings from ``env`` (default: the process environment) and explicit overrides.
+
+    Raises InvalidSettingError naming the variable that does not parse.
+    """
+    env = dict(process_environment() if env is None else env)
     return Settings(
         home=Path(data_dir).expanduser() if data_dir is not None else default_home(env),
         ollama_host=host if host is not None else (env.get("OLLAMA_HOST") or None),
-        request_timeout_s=_float(env, "MODEL_MANAGER_TIMEOUT", 30.0) or 30.0,
-        load_timeout_s=_float(env, "MODEL_MANAGER_LOAD_TIMEOUT", 330.0) or 330.0,
-        pull_silence_timeout_s=_float(env, "MODEL_MANAGER_PULL_TIMEOUT", 120.0) or 120.0,
+        request_timeout_s=_env_seconds(env, "MODEL_MANAGER_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_S),
+        load_timeout_s=_env_seconds(env, "MODEL_MANAGER_LOAD_TIMEOUT", DEFAULT_LOAD_TIMEOUT_S),
+        pull_silence_timeout_s=_env_seconds(env, "MODEL_MANAGER_PULL_TIMEOUT", DEFAULT_PULL_SILENCE_S),
         keep_alive=env.get("MODEL_MANAGER_KEEP_ALIVE") or None,
-        vram_gb=_float(env, "MODEL_MANAGER_VRAM_GB", None),
+        vram_gb=_env_gb(env, "MODEL_MANAGER_VRAM_GB"),
         api_token=env.get("MODEL_MANAGER_API_TOKEN") or None,
         ollama_env={k: v for k, v in env.items() if k.startswith("OLLAMA_")},
+        env=env,
     )

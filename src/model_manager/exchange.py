@@ -32,7 +32,7 @@ FORMAT = "model-manager-metadata"
 VERSION = 1
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 
-#: Metadata fields a user may change (through an import or the user catalog), with their validators.
+#: Metadata fields an export carries and an import may change (``_metadata`` below checks each one).
 EDITABLE_FIELDS = ("description", "recommended_use", "purpose", "min_vram_gb", "size", "quantization_support")
 
 

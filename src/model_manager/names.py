@@ -87,6 +87,14 @@ def validate_model_name(raw: object) -> str:
     return raw.strip(" ")
 
 
+def display_name(name: str) -> str:
+    """Ollama's display form of ``name`` (``mymodel`` → ``mymodel:latest``), the spelling kept.
+
+    Raises InvalidModelNameError when ``name`` is not a valid name.
+    """
+    return parse_model_name(name).display()
+
+
 def name_key(name: str) -> str:
     """Comparison key: case folded, ``:latest`` implied when no tag is given.
 
@@ -98,3 +106,12 @@ def name_key(name: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _key(parsed: ModelName) -> str:
     return parsed.display().lower()
+
+
+def stored_name_key(name: str) -> str:
+    """``name_key`` of a name read back from the store; one recorded before names were checked (not a
+    valid name) keys as itself, case folded, so it stays reachable."""
+    try:
+        return name_key(name)
+    except InvalidModelNameError:
+        return name.lower()

@@ -1,9 +1,9 @@
 """The defaults Ollama runs models with, written down once, and how its environment changes them.
 
 Everything here is pure: :func:`runtime_settings` takes the environment as a mapping (``config`` is the
-only module that reads ``os.environ``) and returns the values Ollama would use.
+only module that reads the environment) and returns the values Ollama would use.
 
-Sources (see also docs/memory.md and the reference note on memory estimation):
+Sources (ollama/ollama; see also docs/memory.md):
 
 * ``envconfig/config.go`` — ``OLLAMA_CONTEXT_LENGTH``, ``OLLAMA_NUM_PARALLEL``, ``OLLAMA_FLASH_ATTENTION``,
   ``OLLAMA_KV_CACHE_TYPE``, ``OLLAMA_GPU_OVERHEAD``, ``OLLAMA_KEEP_ALIVE``; values are read with
@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-MIB = 1 << 20
-GIB = 1 << 30
+from .units import GIB, MIB
 
 DEFAULT_CONTEXT_LENGTH = 4096
 """``num_ctx`` when nothing says otherwise (v0.6.7 onwards; the lowest VRAM tier since v0.15.5)."""

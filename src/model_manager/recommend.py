@@ -1,15 +1,37 @@
 """Answers to "which model?" and "does it fit?": the records, and the ranking rule (pure functions over
-metadata dicts that carry ``required_vram_gb``)."""
+candidates that carry the memory each needs)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from .fit import Fit
+from .types import ModelInfo, Priority
 
-PRIORITIES = ("speed", "balanced", "quality")
+if TYPE_CHECKING:
+    from .memory.fit import Fit
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model considered for a recommendation: it fits, needing ``required_vram_gb``."""
+
+    info: ModelInfo
+    required_vram_gb: float
+    max_context: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.info.stats
+        return {
+            "name": self.info.name,
+            "required_vram_gb": self.required_vram_gb,
+            "max_context": self.max_context,
+            "installed": self.info.installed,
+            "parameter_count": self.info.parameter_count,
+            "avg_inference_time": s.avg_inference_time,
+            "usage_count": s.usage_count,
+        }
 
 
 @dataclass(frozen=True)
@@ -18,45 +40,59 @@ class Recommendation:
 
     model: str | None
     reason: str
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    candidates: tuple[Candidate, ...] = field(default=())
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "reason": self.reason, "candidates": self.candidates}
+        return {
+            "model": self.model,
+            "reason": self.reason,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
 
 
-def rank(candidates: list[dict[str, Any]], priority: str) -> list[dict[str, Any]]:
+def rank(candidates: Iterable[Candidate], priority: Priority) -> list[Candidate]:
     """Best first.
 
     ``speed``: measured speed first (lowest average inference time among models with recorded usage),
     then the fewest parameters. ``balanced`` and ``quality``: the most parameters, then the largest
     requirement. Installed models win ties; the name breaks the rest.
     """
-    if priority == "speed":
+    if priority is Priority.SPEED:
         return sorted(
             candidates,
-            key=lambda m: (
-                0 if m["usage_count"] else 1,
-                m["avg_inference_time"] if m["usage_count"] else m["parameter_count"],
-                0 if m["installed"] else 1,
-                m["name"],
+            key=lambda c: (
+                0 if c.info.stats.usage_count else 1,
+                c.info.stats.avg_inference_time if c.info.stats.usage_count else c.info.parameter_count,
+                0 if c.info.installed else 1,
+                c.info.name,
             ),
         )
     return sorted(
         candidates,
-        key=lambda m: (-m["parameter_count"], -m["required_vram_gb"], 0 if m["installed"] else 1, m["name"]),
+        key=lambda c: (
+            -c.info.parameter_count,
+            -c.required_vram_gb,
+            0 if c.info.installed else 1,
+            c.info.name,
+        ),
     )
 
 
-def reason(best: dict[str, Any], priority: str, available_gb: float) -> str:
+def reason(best: Candidate, priority: Priority, available_gb: float) -> str:
     """Why ``best`` was picked, in one sentence."""
-    if priority == "speed" and best["usage_count"]:
-        why = f"fastest measured ({best['avg_inference_time']:.2f} s average)"
+    stats = best.info.stats
+    if priority is Priority.SPEED and stats.usage_count:
+        why = f"fastest measured ({stats.avg_inference_time:.2f} s average)"
     else:
-        why = "smallest" if priority == "speed" else "most capable"
-    context = f"; up to {best['max_context']:,} tokens of context fit" if best.get("max_context") else ""
+        why = "smallest" if priority is Priority.SPEED else "most capable"
+    context = f"; up to {best.max_context:,} tokens of context fit" if best.max_context else ""
     return (
-        f"{best['name']}: {why} {priority} model that fits in {available_gb:.1f} GB "
-        f"(needs {best['required_vram_gb']:.1f} GB{context})"
+        f"{best.info.name}: {why} {priority.value} model that fits in {available_gb:.1f} GB "
+        f"(needs {best.required_vram_gb:.1f} GB{context})"
     )
 
 

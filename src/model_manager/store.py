@@ -8,8 +8,8 @@ beside one writer, and ``busy_timeout`` makes a writer wait for the lock instead
 never has to upgrade its lock (the upgrade is what deadlocks across processes).
 
 Durability: ``synchronous=NORMAL`` in WAL mode, so a committed event survives the process being
-killed at any point; ``MODEL_MANAGER_SYNC=full`` style power-loss durability is a pragma away but costs
-an fsync per event.
+killed at any point; surviving a power loss as well would take ``synchronous=FULL``, an fsync per
+event, which is not set.
 
 The schema is versioned by numbered migrations (``m001_…``) recorded in ``_migrations`` and applied,
 in order and inside one transaction each, whenever a store is opened.
@@ -24,13 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError
-from .types import InstalledModel, ModelStats
+from .errors import InvalidModelNameError, StoreError
+from .names import display_name, stored_name_key
+from .types import InstalledModel, ModelRecord, ModelStats
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -130,34 +130,77 @@ def m002_download_jobs(conn: sqlite3.Connection) -> None:
     )
 
 
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [m001_initial, m002_download_jobs]
+def _display_or_same(name: str) -> str:
+    try:
+        return display_name(name)
+    except InvalidModelNameError:
+        return name  # recorded before names were checked: kept as it is
 
 
-@dataclass(frozen=True)
-class ModelRecord:
-    """What the store knows of one model Ollama has (or had)."""
+def m003_one_name_key(conn: sqlite3.Connection) -> None:
+    """One model, one row: usage recorded under spellings of the same Ollama name (``MyModel:latest``,
+    ``mymodel``, ``registry.ollama.ai/library/mymodel:latest``) becomes that model's.
 
-    name: str
-    installed: bool
-    size_bytes: int
-    digest: str
-    modified_at: str
-    facts: Mapping[str, Any] | None
-    updated_at: str
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> ModelRecord:
-        facts = json.loads(row["facts"]) if row["facts"] else None
-        return cls(
-            name=row["name"],
-            installed=bool(row["installed"]),
-            size_bytes=row["size_bytes"],
-            digest=row["digest"],
-            modified_at=row["modified_at"],
-            facts=facts,
-            updated_at=row["updated_at"],
+    Names are stored in Ollama's display form from now on, which compares (NOCASE) exactly as
+    ``names.name_key`` does. Events are renamed, never dropped; aggregates and overrides of one name
+    merge under the spelling with the most uses (counts and times add up, the latest use wins; where
+    two spellings override the same field, the one kept wins).
+    """
+    for (model,) in conn.execute("SELECT DISTINCT model FROM usage_events").fetchall():
+        shown = _display_or_same(model)
+        if shown != model:
+            conn.execute("UPDATE usage_events SET model = ? WHERE model = ?", (shown, model))
+    groups: dict[str, list[sqlite3.Row]] = {}
+    rows_by_use = "SELECT * FROM model_stats ORDER BY usage_count DESC, model COLLATE BINARY"
+    for row in conn.execute(rows_by_use).fetchall():
+        groups.setdefault(stored_name_key(row["model"]), []).append(row)
+    kept = {key: _display_or_same(rows[0]["model"]) for key, rows in groups.items()}
+    for key, rows in groups.items():
+        shown = kept[key]
+        if len(rows) == 1 and shown == rows[0]["model"]:
+            continue
+        conn.executemany("DELETE FROM model_stats WHERE model = ?", [(r["model"],) for r in rows])
+        conn.execute(
+            "INSERT INTO model_stats (model, usage_count, success_count, total_time, last_used) VALUES (?, ?, ?, ?, ?)",
+            (
+                shown,
+                sum(r["usage_count"] for r in rows),
+                sum(r["success_count"] for r in rows),
+                sum(r["total_time"] for r in rows),
+                max((r["last_used"] for r in rows if r["last_used"]), default=None),
+            ),
         )
+    overrides: dict[str, list[sqlite3.Row]] = {}
+    for row in conn.execute("SELECT * FROM metadata_overrides ORDER BY model COLLATE BINARY").fetchall():
+        overrides.setdefault(stored_name_key(row["model"]), []).append(row)
+    for key, rows in overrides.items():
+        shown = kept.get(key) or _display_or_same(rows[0]["model"])
+        if len(rows) == 1 and shown == rows[0]["model"]:
+            continue
+        fields: dict[str, Any] = {}
+        for row in sorted(rows, key=lambda r: (r["model"] == shown, r["model"])):
+            fields.update(json.loads(row["fields"]))
+        conn.executemany("DELETE FROM metadata_overrides WHERE model = ?", [(r["model"],) for r in rows])
+        conn.execute(
+            "INSERT INTO metadata_overrides (model, fields) VALUES (?, ?)",
+            (shown, json.dumps(fields, sort_keys=True)),
+        )
+
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[Migration] = [m001_initial, m002_download_jobs, m003_one_name_key]
+
+
+def _record_from_row(row: sqlite3.Row) -> ModelRecord:
+    return ModelRecord(
+        name=row["name"],
+        installed=bool(row["installed"]),
+        size_bytes=row["size_bytes"],
+        digest=row["digest"],
+        modified_at=row["modified_at"],
+        facts=json.loads(row["facts"]) if row["facts"] else None,
+        updated_at=row["updated_at"],
+    )
 
 
 def _stats_from_row(row: sqlite3.Row) -> ModelStats:
@@ -329,11 +372,11 @@ class Store:
 
     def get_model(self, name: str) -> ModelRecord | None:
         rows = self._read("SELECT * FROM models WHERE name = ?", (name,))
-        return ModelRecord.from_row(rows[0]) if rows else None
+        return _record_from_row(rows[0]) if rows else None
 
     def list_models(self, *, installed_only: bool = False) -> list[ModelRecord]:
         sql = "SELECT * FROM models" + (" WHERE installed = 1" if installed_only else "") + " ORDER BY name"
-        return [ModelRecord.from_row(r) for r in self._read(sql)]
+        return [_record_from_row(r) for r in self._read(sql)]
 
     def upsert_model(
         self, model: InstalledModel, *, installed: bool = True, facts: Mapping[str, Any] | None = None
@@ -433,7 +476,12 @@ class Store:
         """Replace the aggregates of the named models and set their metadata overrides, all or nothing.
 
         Raw usage events are never deleted, so nothing recorded locally is lost by an import.
+        Raises StoreError (nothing changed) when a row cannot be stored.
         """
+        try:
+            encoded = {m: json.dumps(dict(f), sort_keys=True) if f else None for m, f in overrides.items()}
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"{self.path}: an override is not JSON: {exc}") from None
         with self._write() as conn:
             for s in stats:
                 conn.execute(
@@ -444,12 +492,12 @@ class Store:
                          last_used = excluded.last_used""",
                     (s.name, s.usage_count, s.success_count, s.total_time, s.last_used),
                 )
-            for model, fields in overrides.items():
-                if fields:
+            for model, fields in encoded.items():
+                if fields is not None:
                     conn.execute(
                         """INSERT INTO metadata_overrides (model, fields) VALUES (?, ?)
                            ON CONFLICT (model) DO UPDATE SET fields = excluded.fields""",
-                        (model, json.dumps(dict(fields), sort_keys=True)),
+                        (model, fields),
                     )
                 else:
                     conn.execute("DELETE FROM metadata_overrides WHERE model = ?", (model,))

@@ -1,48 +1,86 @@
-"""Plain records shared by the layers. No I/O here."""
+"""Plain records shared by the layers, and the words they use. No I/O here.
+
+``ModelInfo`` is the one record of a model that the manager, the memory planner, the recommender and
+the faces pass around: built once per request by the inventory (``inventory.Inventory.snapshot``) from
+the catalog entry, the store's record of what Ollama has, the user's overrides and the usage figures.
+Dicts exist only at the faces (``views``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
+
+from .errors import ModelManagerError
+
+_E = TypeVar("_E", bound="_Words")
 
 
-class ModelPurpose(StrEnum):
-    """What a model is for (the seed's "Model Purposes" table)."""
-
-    SPEED = "speed"
-    BALANCED = "balanced"
-    QUALITY = "quality"
-    SPECIALIZED = "specialized"
+class _Words(StrEnum):
+    """A closed set of lower-case words, parsed in any case."""
 
     @classmethod
-    def parse(cls, value: ModelPurpose | str) -> ModelPurpose:
+    def parse(cls: type[_E], value: object) -> _E:
         """Accept a member or its value in any case ("Balanced", "balanced").
 
         Raises ValueError for anything else.
         """
-        if isinstance(value, ModelPurpose):
+        if isinstance(value, cls):
             return value
         if isinstance(value, str):
             try:
                 return cls(value.strip().lower())
             except ValueError:
                 pass
-        choices = ", ".join(p.value for p in cls)
-        raise ValueError(f"unknown purpose {value!r}; expected one of: {choices}")
+        raise ValueError(f"unknown {cls.label()} {value!r}; expected one of: {', '.join(cls.words())}")
+
+    @classmethod
+    def words(cls) -> tuple[str, ...]:
+        return tuple(m.value for m in cls)
+
+    @classmethod
+    def label(cls) -> str:
+        return cls.__name__.removeprefix("Model").lower()
+
+
+class ModelPurpose(_Words):
+    """What a model is for (the quick reference's "Model Purposes" table)."""
+
+    SPEED = "speed"
+    BALANCED = "balanced"
+    QUALITY = "quality"
+    SPECIALIZED = "specialized"
+
+
+class Priority(_Words):
+    """What a recommendation optimises for (the quick reference's "Priority Options"): each selects the
+    models of the purpose with the same name."""
+
+    SPEED = "speed"
+    BALANCED = "balanced"
+    QUALITY = "quality"
+
+    @property
+    def purpose(self) -> ModelPurpose:
+        return ModelPurpose(self.value)
 
 
 CAPABILITIES = ("completion", "vision", "tools", "embedding", "thinking", "insert")
+"""Ollama's capability words (``/api/show`` ``capabilities``)."""
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(status, completed, total)``, called for each line of a pull."""
 
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """One known model: the seed's metadata plus the facts the memory estimator needs.
+    """One known model: the quick reference's metadata plus the facts the memory estimator needs.
 
-    ``name`` is what users call it (the seed's name); ``ollama_tag`` is what Ollama pulls and runs.
-    ``model_info`` has the shape of Ollama's ``/api/show`` ``model_info`` (GGUF keys prefixed by the
-    architecture), so catalog facts and installed-model facts feed the same code.
+    ``name`` is what users call it (the quick reference's name); ``ollama_tag`` is what Ollama pulls and
+    runs. ``model_info`` has the shape of Ollama's ``/api/show`` ``model_info`` (GGUF keys prefixed by
+    the architecture), so catalog facts and installed-model facts feed the same code.
     """
 
     name: str
@@ -99,6 +137,20 @@ class ModelFacts:
 
 
 @dataclass(frozen=True)
+class ModelRecord:
+    """What the store knows of one model Ollama has (or had): its ``/api/tags`` entry and, once read,
+    its ``/api/show`` facts."""
+
+    name: str
+    installed: bool
+    size_bytes: int
+    digest: str
+    modified_at: str
+    facts: Mapping[str, Any] | None
+    updated_at: str
+
+
+@dataclass(frozen=True)
 class RunningModel:
     """A model Ollama has loaded (one ``/api/ps`` entry)."""
 
@@ -107,6 +159,10 @@ class RunningModel:
     size_vram_bytes: int
     expires_at: str = ""
     context_length: int = 0
+
+    @property
+    def gpu_fraction(self) -> float:
+        return self.size_vram_bytes / self.size_bytes if self.size_bytes else 0.0
 
 
 @dataclass(frozen=True)
@@ -136,3 +192,117 @@ class ModelStats:
     @property
     def success_rate(self) -> float:
         return self.success_count / self.usage_count if self.usage_count else 0.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Everything known of one model: the quick reference's metadata fields, what Ollama has of it, and
+    its usage here.
+
+    ``entry`` is its catalog entry (None for an installed model the catalog lacks); ``record`` is the
+    store's record of it while Ollama has it installed. ``key`` is the one name key (``names.name_key``)
+    that every lookup, statistic and override uses.
+    """
+
+    name: str
+    key: str
+    ollama_tag: str
+    size: str
+    purpose: ModelPurpose
+    description: str
+    recommended_use: str
+    min_vram_gb: float | None
+    quantization_support: tuple[str, ...]
+    download_size_mb: int
+    installed: bool
+    capabilities: tuple[str, ...]
+    family: str
+    quantization: str
+    parameter_count: int
+    source: str
+    """``catalog``, ``user_catalog`` or ``ollama`` (installed, not in the catalog)."""
+    stats: ModelStats
+    entry: CatalogEntry | None = field(default=None, repr=False, compare=False)
+    record: ModelRecord | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def in_catalog(self) -> bool:
+        return self.entry is not None
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """One model's usage as the quick reference's "Statistics Fields" describe it."""
+
+    name: str
+    stats: ModelStats
+    installed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "usage_count": self.stats.usage_count,
+            "last_used": self.stats.last_used,
+            "avg_inference_time": self.stats.avg_inference_time,
+            "success_rate": self.stats.success_rate,
+            "installed": self.installed,
+        }
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model Ollama has loaded, under the name users know it by."""
+
+    name: str
+    running: RunningModel
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.running
+        return {
+            "name": self.name,
+            "ollama_tag": r.name,
+            "size_bytes": r.size_bytes,
+            "size_vram_bytes": r.size_vram_bytes,
+            "gpu_fraction": r.gpu_fraction,
+            "expires_at": r.expires_at,
+            "context_length": r.context_length,
+        }
+
+
+@dataclass(frozen=True)
+class Health:
+    """Whether the store and Ollama answer, with Ollama's version or why one of them does not."""
+
+    store_path: str
+    ollama_host: str
+    ollama_version: str | None = None
+    store_failure: ModelManagerError | None = None
+    ollama_failure: ModelManagerError | None = None
+
+    @property
+    def store_ok(self) -> bool:
+        return self.store_failure is None
+
+    @property
+    def ollama_ok(self) -> bool:
+        return self.ollama_failure is None
+
+    @property
+    def ok(self) -> bool:
+        return self.store_ok and self.ollama_ok
+
+    @property
+    def failure(self) -> ModelManagerError | None:
+        """What is wrong, the store first."""
+        return self.store_failure or self.ollama_failure
+
+    def to_dict(self) -> dict[str, Any]:
+        store: dict[str, Any] = {"ok": self.store_ok, "path": self.store_path}
+        if self.store_failure is not None:
+            store["error"] = self.store_failure.message
+        ollama: dict[str, Any] = {"host": self.ollama_host, "ok": self.ollama_ok}
+        if self.ollama_version is not None:
+            ollama["version"] = self.ollama_version
+        if self.ollama_failure is not None:
+            ollama["error"] = self.ollama_failure.message
+        return {"store": store, "ollama": ollama, "ok": self.ok}

@@ -1,15 +1,19 @@
-"""The REST API: ``create_app(manager)`` builds a FastAPI app over one ModelManager.
+"""The REST API: ``create_app(manager)`` builds a FastAPI app over one manager (its raising core).
 
 Tests and users' own applications build it directly (``TestClient(create_app(manager))``, or mount it);
-``model_manager.server.serve`` runs it under uvicorn with the bind and token rules. The app owns its
-download jobs and metrics registry, never the manager: closing the manager stays with whoever made it.
+``server.serve`` runs it under uvicorn with the bind and token rules. The app owns its download jobs
+and metrics registry, never the manager: closing the manager stays with whoever made it.
 
     api/
-      guard.py    Host/Origin allow-list, bearer token, JSON-only writes, body size limit
-      routes.py   the endpoints, one manager call each
-      schemas.py  request bodies and documented response shapes
-      errors.py   the error envelope for every failure
-      metrics.py  Prometheus metrics in a per-app registry
+      server.py     uvicorn, the bind rule, ``model-manager serve``
+      guard.py      Host/Origin allow-list, bearer token, JSON-only writes, body size limit
+      common.py     the app's parts as dependencies, the success envelope, documented statuses
+      routes.py     models, operations, metadata and service endpoints, one manager call each
+      downloads.py  download-job endpoints and their event stream
+      jobs.py       the download jobs themselves (background pulls kept in the store)
+      schemas.py    request bodies and documented response shapes
+      errors.py     the error envelope for every failure
+      metrics.py    Prometheus metrics in a per-app registry
 """
 
 from __future__ import annotations
@@ -26,14 +30,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ModelManagerError
-from ..jobs import DownloadJobs
-from ..manager import ModelManager
-from .errors import ApiError, handle_error
+from ..manager import ManagerCore
+from . import downloads, routes
+from .errors import handle_error
 from .guard import DEFAULT_MAX_BODY_BYTES, Guard
+from .jobs import DownloadJobs
 from .metrics import ApiMetrics
-from .routes import build_router
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "ApiError", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
 DESCRIPTION = """Manage local LLMs served by Ollama: catalog, fit, recommendations, downloads,
 switching and usage statistics.
@@ -51,7 +55,7 @@ def _version() -> str:
 
 
 def create_app(
-    manager: ModelManager,
+    manager: ManagerCore,
     *,
     token: str | None = None,
     allowed_hosts: Collection[str] = (),
@@ -84,7 +88,9 @@ def create_app(
     app.state.manager = manager
     app.state.jobs = jobs
     app.state.metrics = metrics
-    app.include_router(build_router(manager, jobs, metrics))
+    app.state.listings = {}
+    app.include_router(routes.router)
+    app.include_router(downloads.router)
     for exc_type in (ModelManagerError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle_error)
     app.add_middleware(

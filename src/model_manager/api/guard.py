@@ -27,7 +27,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import FORBIDDEN, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE, ApiError, error_bytes
+from ..errors import (
+    ApiError,
+    ForbiddenError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+    UnsupportedMediaTypeError,
+)
+from .errors import error_bytes
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -85,19 +92,19 @@ class Guard:
         """The first rule the request breaks, or None."""
         host = headers.get("host", "")
         if not self._host_allowed(hostname(host)):
-            return ApiError(FORBIDDEN, f"host {host!r} is not this server's")
+            return ForbiddenError(f"host {host!r} is not this server's")
         origin = headers.get("origin")
         if origin is not None:
             own = f"{scope.get('scheme', 'http')}://{host}".lower()
             if origin.rstrip("/").lower() not in (own, *self.allowed_origins):
-                return ApiError(FORBIDDEN, f"origin {origin!r} is not allowed")
+                return ForbiddenError(f"origin {origin!r} is not allowed")
         elif headers.get("sec-fetch-site", "").lower() == "cross-site":
-            return ApiError(FORBIDDEN, "cross-site request")
+            return ForbiddenError("cross-site request")
         if self.token is not None and not self._authorized(headers.get("authorization", "")):
-            return ApiError(UNAUTHORIZED, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            return UnauthorizedError("missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body_bytes:
-            return ApiError(PAYLOAD_TOO_LARGE, f"{length} bytes; the limit is {self.max_body_bytes}")
+            return PayloadTooLargeError(f"{length} bytes; the limit is {self.max_body_bytes}")
         return None
 
     def _host_allowed(self, host: str) -> bool:
@@ -137,9 +144,7 @@ def require_json(request: Request) -> None:
         return
     media = headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
-        raise ApiError(
-            UNSUPPORTED_MEDIA_TYPE, f"{request.method} needs JSON, got {media or 'no Content-Type'!r}"
-        )
+        raise UnsupportedMediaTypeError(f"{request.method} needs JSON, got {media or 'no Content-Type'!r}")
 
 
 async def _send_error(send: Send, error: ApiError) -> None:

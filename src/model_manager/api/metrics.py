@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from ..manager import ModelManager
+    from ..manager import ManagerCore
 
 MAX_MODEL_LABELS = 200
 INFERENCE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -32,7 +32,7 @@ INFERENCE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.
 class _StoreCollector(Collector):
     """Usage aggregates from the store, per model."""
 
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ManagerCore) -> None:
         self.manager = manager
 
     def collect(self) -> Iterator[Metric]:
@@ -61,7 +61,7 @@ class _StoreCollector(Collector):
 class ApiMetrics:
     """The registry and the series this server observes."""
 
-    def __init__(self, manager: ModelManager) -> None:
+    def __init__(self, manager: ManagerCore) -> None:
         self.registry = CollectorRegistry()
         self._labels: set[str] = set()
         self._lock = threading.Lock()

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
+from ..types import ModelPurpose, Priority
+from ..units import MAX_GB
+
 _STRICT = ConfigDict(strict=True, extra="forbid")
 _OPEN = ConfigDict(extra="allow")
 
@@ -34,7 +37,7 @@ MODEL_FIELD = Field(
 VRAM_FIELD = Field(
     default=None,
     ge=0,
-    le=1_000_000,
+    le=MAX_GB,
     description="GB of GPU memory to plan for; left out, the server detects what is available",
     examples=[8.0],
 )
@@ -59,9 +62,9 @@ class RecommendRequest(BaseModel):
     available_vram_gb: float | None = VRAM_FIELD
     priority: str = Field(
         default="balanced",
-        description="speed, balanced or quality (any case)",
+        description=f"{', '.join(Priority.words())} (any case)",
         examples=["balanced"],
-        json_schema_extra={"enum": ["speed", "balanced", "quality"]},
+        json_schema_extra={"enum": list(Priority.words())},
     )
 
 
@@ -99,8 +102,8 @@ class ExportedMetadata(BaseModel):
     description: _Text | SkipJsonSchema[None] = None
     recommended_use: _Text | SkipJsonSchema[None] = None
     size: _Text | SkipJsonSchema[None] = None
-    purpose: Literal["speed", "balanced", "quality", "specialized"] | SkipJsonSchema[None] = None
-    min_vram_gb: float | None = Field(default=None, ge=0, le=1_000_000)
+    purpose: ModelPurpose | SkipJsonSchema[None] = None
+    min_vram_gb: float | None = Field(default=None, ge=0, le=MAX_GB)
     quantization_support: list[str] | SkipJsonSchema[None] = None
 
 
@@ -146,7 +149,7 @@ class ErrorResponse(BaseModel):
 
 
 class ModelMetadata(BaseModel):
-    """The seed's metadata fields, plus what the catalog and Ollama know."""
+    """The quick reference's metadata fields, plus what the catalog and Ollama know."""
 
     model_config = _OPEN
     name: str

@@ -1,10 +1,11 @@
 """Command-line interface: ``model-manager`` and ``python -m model_manager``.
 
-Start-up is kept light on purpose: this module imports only the standard library's ``argparse``, so
-``--help`` and usage errors never pay for the manager, the Ollama client or rich. Each command's
-module imports what it needs when it runs, and rich is imported only for human output.
+Start-up is kept light on purpose: this module imports ``argparse`` and the package's plain lower layers
+(settings validators, the error table, the words of ``types``), so ``--help`` and usage errors never pay
+for the manager, httpx or rich. Each command's module imports what it needs when it runs, and rich is
+imported only for human output.
 
-Exit codes: 0 success, 1 a failed operation (the manager raised, or the answer is "no": ``check`` finds
+Exit codes (the error table's ``exit_code``): 0 success, 1 a failed operation (the manager raised, or the answer is "no": ``check`` finds
 the model does not fit, ``recommend`` finds nothing that fits, ``rm`` is not confirmed), 2 bad usage
 (argparse's own errors, bad figures, refusing to ask for confirmation without a terminal),
 130 interrupted by Ctrl-C.
@@ -13,29 +14,24 @@ the model does not fit, ``recommend`` finds nothing that fits, ``rm`` is not con
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-PRIORITIES = ("speed", "balanced", "quality")
-PURPOSES = ("speed", "balanced", "quality", "specialized")
+from ..config import parse_gb
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, InvalidRequestError
+from ..types import ModelPurpose, Priority
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+PRIORITIES = Priority.words()
+PURPOSES = ModelPurpose.words()
 
 
 def vram_figure(text: str) -> float:
-    """argparse type for a VRAM figure in GB: a finite number >= 0."""
+    """argparse type for a VRAM figure in GB (``config.parse_gb``'s rule)."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GB") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of GB >= 0")
-    return value
+        return parse_gb(text, "VRAM")
+    except InvalidRequestError as exc:
+        raise argparse.ArgumentTypeError(exc.detail) from None
 
 
 def _port_or_zero(text: str) -> int:
@@ -149,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
 
     p = add("serve", "run the REST API server (Ctrl-C stops it)")
-    # The server's own options (model_manager.server.build_parser), declared here so that --help does
+    # The server's own options (model_manager.api.server.build_parser), declared here so that --help does
     # not import the server; a test keeps the two lists equal.
     p.add_argument(
         "--host",

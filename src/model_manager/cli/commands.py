@@ -20,18 +20,25 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
-    InvalidDocumentError,
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfirmationRequiredError,
     InvalidRequestError,
     ModelManagerError,
     ModelNotInstalledError,
+    NoRecommendationError,
+    NotConfirmedError,
+    OperationInterruptedError,
 )
-from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from ..names import stored_name_key
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from ..manager import ModelManager
+    from ..config import Settings
+    from ..manager import ManagerCore
+    from ..types import ModelInfo
 
 ALIASES = {"download": "pull", "delete": "rm", "switch": "use"}
 
@@ -49,25 +56,34 @@ HINTS = {
 
 
 class Context:
-    """One run's options, streams and lazily built manager."""
+    """One run's options, streams, settings and lazily built manager."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.json: bool = bool(getattr(args, "json", False))
         self.out = sys.stdout
         self.err = sys.stderr
-        self._manager: ModelManager | None = None
+        self._settings: Settings | None = None
+        self._manager: ManagerCore | None = None
         self._console: Console | None = None
 
     @property
-    def manager(self) -> ModelManager:
+    def settings(self) -> Settings:
+        """Settings from the environment and the command line (raises InvalidSettingError)."""
+        if self._settings is None:
+            from ..config import load_settings
+
+            self._settings = load_settings(host=self.args.ollama_host, data_dir=self.args.data_dir)
+        return self._settings
+
+    @property
+    def manager(self) -> ManagerCore:
         if self._manager is None:
-            from ..manager import INSTALLED_TTL_S, ModelManager
+            from ..inventory import INSTALLED_TTL_S
+            from ..manager import ManagerCore
 
             max_age = math.inf if self.stored_state else INSTALLED_TTL_S
-            self._manager = ModelManager(
-                host=self.args.ollama_host, data_dir=self.args.data_dir, installed_max_age_s=max_age
-            )
+            self._manager = ManagerCore(settings=self.settings, installed_max_age_s=max_age)
         return self._manager
 
     @property
@@ -107,21 +123,19 @@ class Context:
         self.err.write(text + "\n")
         self.err.flush()
 
-    def fail(self, error: str, message: str, solution: str, code: int = EXIT_FAILED) -> int:
-        if self.json:
-            self.emit({"success": False, "error": error, "message": message, "solution": solution})
-        self.note(f"{message}\nSolution: {solution}")
-        return code
-
-    def fail_with(self, exc: ModelManagerError) -> int:
-        solution = exc.solution
-        hint = HINTS.get(exc.kind_code)
-        if hint:
-            solution = f"{solution} ({hint})"
+    def fail_with(self, exc: ModelManagerError, solution: str | None = None) -> int:
+        """Report ``exc`` with its solution, or with ``solution`` where the command knows the exact next
+        step, and return its exit code."""
+        if solution is None:
+            hint = HINTS.get(exc.kind_key)
+            solution = f"{exc.solution} ({hint})" if hint else exc.solution
         if isinstance(exc, ModelNotInstalledError) and self._manager is not None:
             # "Not installed" may only mean "not seen": say so when Ollama did not answer.
             self.installed_state()
-        return self.fail(exc.code, exc.message, solution, exit_code(exc))
+        if self.json:
+            self.emit({"success": False, **exc.to_dict(), "solution": solution})
+        self.note(f"{exc.message}\nSolution: {solution}")
+        return exc.exit_code
 
     @property
     def stored_state(self) -> bool:
@@ -141,24 +155,16 @@ class Context:
         return known
 
 
-def exit_code(exc: ModelManagerError) -> int:
-    """Bad input on the command line is usage (2); a bad import file is a failed operation (1)."""
-    if isinstance(exc, InvalidRequestError) and not isinstance(exc, InvalidDocumentError):
-        return EXIT_USAGE
-    return EXIT_FAILED
-
-
-def _current_or_none(manager: ModelManager) -> str | None:
+def _current_or_none(manager: ManagerCore) -> str | None:
     try:
         return manager.current_model()
     except ModelManagerError:
         return None
 
 
-def _with_required(manager: ModelManager, meta: dict[str, Any]) -> dict[str, Any]:
-    # The VRAM the manager filters and recommends by: Min VRAM from the catalog, else its estimate.
-    meta["required_vram_gb"] = manager.required_vram_gb(meta)
-    return meta
+def _described(manager: ManagerCore, info: ModelInfo, **extra: Any) -> dict[str, Any]:
+    # With the VRAM the manager filters and recommends by: Min VRAM from the catalog, else its estimate.
+    return manager.metadata(info, required_vram_gb=manager.required_vram_gb(info), **extra)
 
 
 def _vram(ctx: Context, given: float | None) -> tuple[float, str]:
@@ -172,8 +178,7 @@ def _vram(ctx: Context, given: float | None) -> tuple[float, str]:
 
 def cmd_list(ctx: Context) -> int:
     a, m = ctx.args, ctx.manager
-    models = m.list_available_models(installed_only=a.installed, purpose=a.purpose, max_vram_gb=a.max_vram)
-    models = [_with_required(m, meta) for meta in models]
+    models = [_described(m, info) for info in m.models(a.installed, a.purpose, a.max_vram)]
     known = ctx.installed_state()
     current = _current_or_none(m)
     if ctx.json:
@@ -187,7 +192,9 @@ def cmd_list(ctx: Context) -> int:
     from .render import models_table
 
     ctx.show(models_table(models, current=current, known=known))
-    if current is not None and any(meta["name"].lower() == current.lower() for meta in models):
+    if current is not None and any(
+        stored_name_key(meta["name"]) == stored_name_key(current) for meta in models
+    ):
         ctx.say("* current model")
     return EXIT_OK
 
@@ -221,19 +228,17 @@ def cmd_recommend(ctx: Context) -> int:
             }
         )
         return EXIT_OK if rec.model else EXIT_FAILED
-    if rec.model is None:
-        return ctx.fail(
-            "no_recommendation",
-            f"No recommendation: {rec.reason}",
+    if rec.best is None:
+        return ctx.fail_with(
+            NoRecommendationError(rec.reason),
             f"Use smaller model (try another priority, e.g. `model-manager recommend {vram:g} speed`)",
         )
     from .render import candidates_table
 
     ctx.say(f"Recommended: {rec.model}")
     ctx.say(f"Why: {rec.reason}" + (" (VRAM detected)" if source == "detected" else ""))
-    ctx.show(candidates_table(rec.candidates, rec.model))
-    installed = next((c["installed"] for c in rec.candidates if c["name"] == rec.model), False)
-    action = "use" if installed else "pull"
+    ctx.show(candidates_table([c.to_dict() for c in rec.candidates], rec.model))
+    action = "use" if rec.best.info.installed else "pull"
     ctx.say(f"Next: model-manager {action} {rec.model}")
     return EXIT_OK
 
@@ -241,7 +246,7 @@ def cmd_recommend(ctx: Context) -> int:
 def cmd_stats(ctx: Context) -> int:
     a, m = ctx.args, ctx.manager
     if a.model:
-        one = m.statistics(a.model)
+        one = m.statistics(a.model).to_dict()
         known = ctx.installed_state()
         if ctx.json:
             ctx.emit({"statistics": one, "installed_state_known": known})
@@ -250,7 +255,7 @@ def cmd_stats(ctx: Context) -> int:
 
             ctx.show(stats_details(one))
         return EXIT_OK
-    every = m.all_statistics()
+    every = {name: s.to_dict() for name, s in m.all_statistics().items()}
     known = ctx.installed_state()
     if ctx.json:
         ctx.emit({"statistics": every, "installed_state_known": known})
@@ -270,7 +275,7 @@ def cmd_stats(ctx: Context) -> int:
 
 def cmd_info(ctx: Context) -> int:
     m = ctx.manager
-    meta = _with_required(m, m.model_info(ctx.args.model))
+    meta = _described(m, m.model_info(ctx.args.model))
     known = ctx.installed_state()
     if ctx.json:
         ctx.emit({"model": meta, "installed_state_known": known})
@@ -308,11 +313,9 @@ def cmd_pull(ctx: Context) -> int:
         if display is not None:
             display.close()
             display = None
-        return ctx.fail(
-            "interrupted",
-            f"Pull of {name} interrupted.",
-            f"Run `model-manager pull {name}` again to resume: the downloaded part is kept.",
-            EXIT_INTERRUPTED,
+        return ctx.fail_with(
+            OperationInterruptedError(f"pull of {name}"),
+            f"Run `model-manager pull {name}` again to resume: the downloaded part is kept",
         )
     finally:
         if display is not None:
@@ -326,33 +329,26 @@ def cmd_pull(ctx: Context) -> int:
 
 def cmd_rm(ctx: Context) -> int:
     m, name = ctx.manager, ctx.args.model
-    meta = m.model_info(name)
-    if not meta["installed"]:
-        raise ModelNotInstalledError(meta["name"])
+    info = m.model_info(name)
+    if not info.installed:
+        raise ModelNotInstalledError(info.name)
     if not ctx.args.yes:
         if not sys.stdin.isatty():
-            return ctx.fail(
-                "confirmation_required",
-                f"Not deleting {meta['name']} without confirmation: stdin is not a terminal.",
-                "Pass -y to delete without asking",
-                EXIT_USAGE,
-            )
-        if not _confirm(
-            ctx, f"Delete {meta['name']} ({meta['ollama_tag']}, {_size(meta)}) from Ollama? [y/N] "
-        ):
-            return ctx.fail("cancelled", f"Not deleted: {meta['name']}.", "Answer y to delete")
+            raise ConfirmationRequiredError(f"not deleting {info.name}: stdin is not a terminal")
+        if not _confirm(ctx, f"Delete {info.name} ({info.ollama_tag}, {_size(info)}) from Ollama? [y/N] "):
+            raise NotConfirmedError(f"{info.name} was not deleted")
     message = m.delete(name)
     if ctx.json:
-        ctx.emit({"success": True, "model": meta["name"], "message": message})
+        ctx.emit({"success": True, "model": info.name, "message": message})
     else:
         ctx.say(message)
     return EXIT_OK
 
 
-def _size(meta: dict[str, Any]) -> str:
+def _size(info: ModelInfo) -> str:
     from .render import download_size
 
-    return download_size(meta["download_size_mb"])
+    return download_size(info.download_size_mb)
 
 
 def _confirm(ctx: Context, prompt: str) -> bool:
@@ -365,24 +361,27 @@ def _confirm(ctx: Context, prompt: str) -> bool:
 def cmd_use(ctx: Context) -> int:
     name = ctx.args.model
     if ctx.json or not ctx.err.isatty():
-        meta = ctx.manager.switch(name)
+        result = ctx.manager.switch(name)
     else:
         from .render import make_console
 
         with make_console(ctx.err).status(f"Loading {name} in Ollama…"):
-            meta = ctx.manager.switch(name)
-    message = f"Switched to {meta['name']}"
+            result = ctx.manager.switch(name)
+    message = f"Switched to {result.info.name}"
     if ctx.json:
-        ctx.emit({"success": True, "model": _with_required(ctx.manager, meta), "message": message})
+        fit = result.fit.to_dict() if result.fit else None
+        ctx.emit(
+            {"success": True, "model": _described(ctx.manager, result.info, fit=fit), "message": message}
+        )
         return EXIT_OK
     ctx.say(message)
-    if (meta.get("fit") or {}).get("fit") == "partial":
-        ctx.note(f"Note: {meta['name']} {meta['fit']['summary']}")
+    if result.fit is not None and result.fit.level == "partial":
+        ctx.note(f"Note: {result.info.name} {result.fit.describe()}")
     return EXIT_OK
 
 
 def cmd_ps(ctx: Context) -> int:
-    rows = ctx.manager.running_models()
+    rows = [loaded.to_dict() for loaded in ctx.manager.running_models()]
     if ctx.json:
         ctx.emit({"models": rows})
         return EXIT_OK
@@ -422,7 +421,7 @@ def cmd_gpu(ctx: Context) -> int:
 
 
 def cmd_sync(ctx: Context) -> int:
-    result = ctx.manager.sync()
+    result = ctx.manager.sync().to_dict()
     if ctx.json:
         ctx.emit(result)
         return EXIT_OK
@@ -453,18 +452,11 @@ def _done(ctx: Context, message: str, **extra: Any) -> int:
 def cmd_serve(ctx: Context) -> int:
     a = ctx.args
     if ctx.json:
-        return ctx.fail(
-            "invalid_request",
-            "serve runs until stopped and prints a log, not one JSON document",
+        return ctx.fail_with(
+            InvalidRequestError("serve runs until stopped and prints a log, not one JSON document"),
             "Leave out --json",
-            EXIT_USAGE,
         )
-    # The server builds its manager from the environment, like every other entry point.
-    if a.ollama_host is not None:
-        os.environ["OLLAMA_HOST"] = a.ollama_host
-    if a.data_dir is not None:
-        os.environ["MODEL_MANAGER_HOME"] = a.data_dir
-    from ..server import run_from_args
+    from ..api.server import run_from_args
 
     options = argparse.Namespace(
         host=a.bind_host,
@@ -473,7 +465,7 @@ def cmd_serve(ctx: Context) -> int:
         log_level=a.log_level,
         no_access_log=a.no_access_log,
     )
-    return run_from_args(options)
+    return run_from_args(options, ctx.settings)
 
 
 COMMANDS: dict[str, Callable[[Context], int]] = {

@@ -1,4 +1,4 @@
-"""Human output: rich tables and the size formats of the seed's catalog ("4.7GB", "6GB", "26GB").
+"""Human output: rich tables and the size formats of the quick reference's catalog ("4.7GB", "6GB", "26GB").
 
 Imported only by commands that print for people, so ``--json`` runs and ``--help`` never load rich.
 Formatting helpers are pure functions so tests can pin the exact strings.
@@ -6,13 +6,15 @@ Formatting helpers are pure functions so tests can pin the exact strings.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from ..config import process_environment
+from ..names import stored_name_key
 
 PIPE_WIDTH = 200
 """Console width when output is not a terminal: wide enough that table rows never wrap in a file."""
@@ -21,7 +23,7 @@ PIPE_WIDTH = 200
 def make_console(stream: IO[str]) -> Console:
     """A console on ``stream``; not a terminal means no colour codes and no wrapping at 80 columns."""
     is_tty = stream.isatty()
-    width = None if is_tty or os.environ.get("COLUMNS") else PIPE_WIDTH
+    width = None if is_tty or process_environment().get("COLUMNS") else PIPE_WIDTH
     return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
 
 
@@ -29,7 +31,7 @@ def make_console(stream: IO[str]) -> Console:
 
 
 def gb(value: float | None) -> str:
-    """A size in GB as the seed's catalog writes download sizes: "1.3GB", "2.0GB", "26GB"."""
+    """A size in GB as the quick reference's catalog writes download sizes: "1.3GB", "2.0GB", "26GB"."""
     if value is None:
         return "-"
     return f"{value:.0f}GB" if value >= 10 else f"{value:.1f}GB"
@@ -41,7 +43,7 @@ def download_size(mb: float | None) -> str:
 
 
 def vram(value: float | None, *, estimated: bool = False) -> str:
-    """A VRAM figure as the seed writes Min VRAM: whole numbers bare ("6GB"), else one decimal."""
+    """A VRAM figure as the quick reference writes Min VRAM: whole numbers bare ("6GB"), else one decimal."""
     if value is None:
         return "-"
     text = f"{value:.0f}GB" if float(value).is_integer() else f"{value:.1f}GB"
@@ -107,7 +109,7 @@ def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
 
 
 def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, known: bool) -> Table:
-    """The seed's catalog table plus installed state, usage and the current-model marker."""
+    """The quick reference's catalog table plus installed state, usage and the current-model marker."""
     installed_header = "Installed" if known else "Installed (last seen)"
     table = _table(
         " ",
@@ -120,10 +122,10 @@ def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, kn
         "Uses",
         right=("Min VRAM", "Download Size", "Uses"),
     )
-    current_key = current.lower() if current else None
+    current_key = stored_name_key(current) if current else None
     for m in models:
         table.add_row(
-            "*" if current_key is not None and m["name"].lower() == current_key else "",
+            "*" if current_key is not None and stored_name_key(m["name"]) == current_key else "",
             m["name"],
             m["size"] or "-",
             m["purpose"].capitalize(),
@@ -168,7 +170,7 @@ def _usage_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def stats_details(stats: Mapping[str, Any]) -> Table:
-    """``stats MODEL``: the seed's statistics fields."""
+    """``stats MODEL``: the quick reference's statistics fields."""
     return _key_values(
         [("Model", stats["name"]), *_usage_rows(stats), ("Installed", yes_no(stats["installed"]))]
     )

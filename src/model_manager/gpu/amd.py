@@ -27,8 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..units import GIB
 from .host import HostMemory
-from .records import GIB, ROCM_RESERVE_BYTES, DeviceSlot, ProbeResult, Reading, System, as_text, leading_int
+from .records import (
+    ROCM_RESERVE_BYTES,
+    DeviceSlot,
+    ProbeResult,
+    Reading,
+    System,
+    as_text,
+    leading_int,
+)
 
 KFD_NODES = "/sys/class/kfd/kfd/topology/nodes"
 AMD_VENDOR_ID = 0x1002

@@ -13,8 +13,9 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 
+from ..units import GIB, MIB
 from .host import HostMemory
-from .records import GIB, METAL_RESERVE_BYTES, MIB, CommandError, DeviceSlot, ProbeResult, Reading, System
+from .records import METAL_RESERVE_BYTES, CommandError, DeviceSlot, ProbeResult, Reading, System
 
 MetalQuery = Callable[[], "int | None"]
 HostReader = Callable[[], HostMemory]

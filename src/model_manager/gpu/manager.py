@@ -26,13 +26,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..errors import InvalidRequestError
+from ..config import parse_gb, process_environment
 from ..ollama_defaults import runtime_settings
+from ..units import GIB
 from . import amd, apple, intel, nvidia
 from .host import HostMemory, host_memory
 from .records import (
     BACKENDS,
-    GIB,
     DeviceSlot,
     GpuDevice,
     ProbeOutcome,
@@ -82,19 +82,13 @@ class DetectionReport:
 
 
 def parse_override(value: float | str | None, source: str) -> float | None:
-    """A VRAM override in GiB (finite, >= 0), or None when unset.
+    """A VRAM override in GiB (``config.parse_gb``'s rule), or None when unset.
 
-    Raises InvalidRequestError for anything else.
+    Raises InvalidRequestError naming ``source`` for anything else.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidRequestError(f"{source}={value!r} is not a number") from None
-    if not (number >= 0 and math.isfinite(number)):
-        raise InvalidRequestError(f"{source}={value!r} must be a finite number >= 0")
-    return number
+    return parse_gb(value, source)
 
 
 class GPUManager:
@@ -122,7 +116,7 @@ class GPUManager:
         ttl_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        env = os.environ if env is None else env
+        env = process_environment() if env is None else env
         self._override, self._override_source = self._read_override(vram_gb, env)
         system, machine = platform if platform is not None else _this_platform()
         self._system = System(Path(root), env, run or make_runner(env), system, machine)

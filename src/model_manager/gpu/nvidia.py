@@ -25,10 +25,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..units import MIB
 from .host import HostMemory
 from .records import (
     CUDA_RESERVE_BYTES,
-    MIB,
     CommandError,
     CommandNotFoundError,
     DeviceSlot,

@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ollama_defaults import GPU_MINIMUM_MEMORY
-
-GIB = 1 << 30
-MIB = 1 << 20
+from ..units import GIB
 
 BACKENDS = ("cuda", "rocm", "levelzero", "metal", "cpu")
 """Backends in order of preference when two groups offer the same memory."""

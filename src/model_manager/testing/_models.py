@@ -150,7 +150,7 @@ class LibraryModel:
     parameter_size: str = ""
     license: str = ""
     origin: str = ""
-    """Seed of the GGUF blob's digest: the name it was first published under (a copy keeps it)."""
+    """What the GGUF blob's digest is derived from: the name it was first published under (a copy keeps it)."""
 
     @classmethod
     def build(

@@ -31,12 +31,19 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import ERROR_TABLE, ErrorKind, ModelManagerError
-from .names import name_key
-from .store import utc_now
+from ..errors import (
+    DownloadCancelledError,
+    DownloadInterruptedError,
+    InternalError,
+    JobConflictError,
+    JobNotFoundError,
+    ModelManagerError,
+)
+from ..names import name_key
+from ..store import utc_now
 
 if TYPE_CHECKING:
-    from .manager import ModelManager
+    from ..manager import ManagerCore
 
 log = logging.getLogger(__name__)
 
@@ -49,42 +56,6 @@ KEEP_IN_MEMORY = 100
 # Owners ("pid:token") of the DownloadJobs objects alive in this process: a job whose owner is this
 # process but not one of these was left behind by an object that is gone.
 _LIVE_OWNERS: set[str] = set()
-
-
-class _JobError(ModelManagerError):
-    """An error whose kind is defined here rather than in the shared error table."""
-
-    job_kind: ErrorKind
-
-    @property
-    def kind(self) -> ErrorKind:
-        return self.job_kind
-
-
-class JobNotFoundError(_JobError):
-    """No download job has this id."""
-
-    job_kind = ERROR_TABLE["job_not_found"]
-
-
-class JobConflictError(_JobError):
-    """The job cannot be cancelled: it has ended, or another server process runs it."""
-
-    job_kind = ERROR_TABLE["job_conflict"]
-
-
-class DownloadCancelledError(_JobError):
-    job_kind = ERROR_TABLE["download_cancelled"]
-
-
-class DownloadInterruptedError(_JobError):
-    job_kind = ERROR_TABLE["download_interrupted"]
-
-
-def error_status(code: str) -> int:
-    """The HTTP status for an error code of the error table (500 if unknown)."""
-    kind = ERROR_TABLE.get(code)
-    return kind.http_status if kind is not None else 500
 
 
 class _Cancelled(Exception):
@@ -196,7 +167,7 @@ class DownloadJobs:
 
     def __init__(
         self,
-        manager: ModelManager,
+        manager: ManagerCore,
         *,
         max_parallel: int = 2,
         persist_interval_s: float = 0.5,
@@ -402,8 +373,7 @@ class DownloadJobs:
                 self._finish(live, "failed", error=exc.to_dict())
             except Exception as exc:
                 log.exception("download job %s failed", live.job.id)
-                error = {"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
-                self._finish(live, "failed", error=error | {"solution": "Check the server log"})
+                self._finish(live, "failed", error=InternalError(f"{type(exc).__name__}: {exc}").to_dict())
             else:
                 self._finish(live, "succeeded", message=message)
         finally:

@@ -5,8 +5,8 @@
 * The socket is bound here, before uvicorn starts, so ``--port 0`` works: the line printed on start
   names the port the kernel chose (``model-manager API listening on http://127.0.0.1:PORT``).
 
-The CLI's ``serve`` command calls :func:`serve` (or :func:`main` with its arguments);
-``python -m model_manager.server`` runs :func:`main` directly.
+The CLI's ``serve`` command calls :func:`run_from_args` with its parsed options and settings;
+``python -m model_manager.api.server`` runs :func:`main` directly.
 """
 
 from __future__ import annotations
@@ -16,24 +16,13 @@ import socket
 import sys
 from collections.abc import Collection, Sequence
 
-from .api.guard import is_loopback
-from .config import load_settings
-from .errors import ERROR_TABLE, ErrorKind, ModelManagerError
-from .manager import ModelManager
+from ..config import Settings, load_settings
+from ..errors import ModelManagerError, UnsafeBindError
+from ..manager import ManagerCore
+from .guard import is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-
-
-UNSAFE_BIND = ERROR_TABLE["unsafe_bind"]
-
-
-class UnsafeBindError(ModelManagerError):
-    """Binding beyond loopback without an API token."""
-
-    @property
-    def kind(self) -> ErrorKind:
-        return UNSAFE_BIND
 
 
 def check_bind(host: str, token: str | None) -> None:
@@ -67,7 +56,8 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     *,
-    manager: ModelManager | None = None,
+    manager: ManagerCore | None = None,
+    settings: Settings | None = None,
     allowed_origins: Collection[str] = (),
     log_level: str = "info",
     access_log: bool = True,
@@ -79,13 +69,13 @@ def serve(
     """
     import uvicorn
 
-    from .api import create_app
+    from . import create_app
 
-    settings = manager.settings if manager is not None else load_settings()
+    settings = manager.settings if manager is not None else settings or load_settings()
     check_bind(host, settings.api_token)
     sock = bind_socket(host, port)
     owned = manager is None
-    manager = manager or ModelManager(settings=settings)
+    manager = manager or ManagerCore(settings=settings)
     try:
         app = create_app(
             manager,
@@ -125,12 +115,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def run_from_args(args: argparse.Namespace) -> int:
+def run_from_args(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """Serve with parsed ``serve`` options; print refusals with their solution and return 1."""
     try:
         serve(
             args.host,
             args.port,
+            settings=settings,
             allowed_origins=args.allow_origin,
             log_level=args.log_level,
             access_log=not args.no_access_log,
@@ -145,7 +136,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m model_manager.server [--host H] [--port P] ...``."""
+    """``python -m model_manager.api.server [--host H] [--port P] ...``."""
     return run_from_args(build_parser().parse_args(argv))
 
 

@@ -7,7 +7,7 @@ Levels:
 * ``partial`` — it runs with some transformer blocks on the CPU (``layers_on_gpu`` of ``layers_total``);
 * ``none``    — it does not fit even with the CPU's free RAM taking the rest.
 
-Pure: the caller brings the facts (``ModelShape``), the runtime settings and the memory figures.
+Pure: the caller brings the facts (``ModelSizing``), the runtime settings and the memory figures.
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .memory import GIB, MemoryEstimate, estimate_memory, layers_on_gpu, max_context_for
-from .ollama_defaults import RuntimeSettings
+from ..ollama_defaults import RuntimeSettings
+from ..units import GIB
+from .estimator import MemoryEstimate, estimate_memory, layers_on_gpu, max_context_for
 
 FULL, PARTIAL, NONE = "full", "partial", "none"
 
 
 @dataclass(frozen=True)
-class ModelShape:
-    """The facts the estimator needs for one model."""
+class ModelSizing:
+    """What sizes one model in memory: its architecture facts (``/api/show`` ``model_info`` shape) and the
+    bytes of its weights and of a separate vision projector."""
 
     model_info: Mapping[str, Any]
     weights_bytes: int
@@ -52,7 +54,7 @@ class RunSettings:
 
 
 def run_settings(
-    shape: ModelShape,
+    sizing: ModelSizing,
     runtime: RuntimeSettings,
     *,
     context_length: int | None = None,
@@ -65,27 +67,27 @@ def run_settings(
     implies flash attention, without which Ollama would run the cache as f16.
     """
     context = context_length or runtime.context_length
-    if shape.native_context:
-        context = min(context, shape.native_context)
-    flash = runtime.flash_attention_for(shape.architecture)
+    if sizing.native_context:
+        context = min(context, sizing.native_context)
+    flash = runtime.flash_attention_for(sizing.architecture)
     if kv_cache_type is not None:
         kv = kv_cache_type.strip().lower()
         flash = flash or kv != "f16"
     else:
-        kv = runtime.kv_cache_type_for(shape.architecture)
+        kv = runtime.kv_cache_type_for(sizing.architecture)
     return RunSettings(context, kv, num_parallel or runtime.num_parallel, flash)
 
 
-def estimate(shape: ModelShape, run: RunSettings) -> MemoryEstimate:
-    """The estimate for ``shape`` at ``run``. Raises ValueError for settings the estimator refuses."""
+def estimate(sizing: ModelSizing, run: RunSettings) -> MemoryEstimate:
+    """The estimate for ``sizing`` at ``run``. Raises ValueError for settings the estimator refuses."""
     return estimate_memory(
-        shape.model_info,
-        weights_bytes=shape.weights_bytes,
+        sizing.model_info,
+        weights_bytes=sizing.weights_bytes,
         context_length=run.context_length,
         kv_cache_type=run.kv_cache_type,
         num_parallel=run.num_parallel,
         flash_attention=run.flash_attention,
-        projector_bytes=shape.projector_bytes,
+        projector_bytes=sizing.projector_bytes,
     )
 
 
@@ -127,33 +129,33 @@ class Fit:
         }
 
 
-def max_context(shape: ModelShape, run: RunSettings, vram_bytes: int) -> int:
+def max_context(sizing: ModelSizing, run: RunSettings, vram_bytes: int) -> int:
     """The largest context (multiple of 256, at most the trained length) that fits fully in ``vram_bytes``."""
     return max_context_for(
-        shape.model_info,
-        weights_bytes=shape.weights_bytes,
+        sizing.model_info,
+        weights_bytes=sizing.weights_bytes,
         memory_bytes=vram_bytes,
         kv_cache_type=run.kv_cache_type,
         num_parallel=run.num_parallel,
         flash_attention=run.flash_attention,
-        projector_bytes=shape.projector_bytes,
+        projector_bytes=sizing.projector_bytes,
     )
 
 
-def assess(shape: ModelShape, run: RunSettings, *, vram_bytes: int, ram_bytes: int) -> Fit:
-    """The fit level of ``shape`` at ``run`` given the memory there is."""
-    est = estimate(shape, run)
+def assess(sizing: ModelSizing, run: RunSettings, *, vram_bytes: int, ram_bytes: int) -> Fit:
+    """The fit level of ``sizing`` at ``run`` given the memory there is."""
+    est = estimate(sizing, run)
     kwargs: dict[str, Any] = {
         "kv_cache_type": run.kv_cache_type,
         "num_parallel": run.num_parallel,
         "flash_attention": run.flash_attention,
-        "projector_bytes": shape.projector_bytes,
+        "projector_bytes": sizing.projector_bytes,
     }
     on_gpu, total = layers_on_gpu(
-        shape.model_info, shape.weights_bytes, vram_bytes, context_length=run.context_length, **kwargs
+        sizing.model_info, sizing.weights_bytes, vram_bytes, context_length=run.context_length, **kwargs
     )
     max_ctx = max_context_for(
-        shape.model_info, weights_bytes=shape.weights_bytes, memory_bytes=vram_bytes, **kwargs
+        sizing.model_info, weights_bytes=sizing.weights_bytes, memory_bytes=vram_bytes, **kwargs
     )
     if est.total_bytes <= vram_bytes:
         level = FULL

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .ollama_defaults import (
+from ..ollama_defaults import (
     DEFAULT_CONTEXT_LENGTH,
     DEFAULT_FLASH_ATTENTION,
     DEFAULT_GPU_MINIMUM_MEMORY,
@@ -34,8 +34,8 @@ from .ollama_defaults import (
     DEFAULT_NUM_BATCH,
     DEFAULT_NUM_PARALLEL,
 )
+from ..units import GIB
 
-GIB = float(1 << 30)
 CONTEXT_PAD = 256
 """llama.cpp pads the context, each sequence's share of it, and each sliding-window cache to 256 cells."""
 
@@ -196,7 +196,7 @@ class MemoryEstimate:
 
 
 @dataclass(frozen=True)
-class _Shape:
+class _Hyperparameters:
     """The facts of one model that the formulas need, per layer where llama.cpp allows it to vary."""
 
     arch: str
@@ -368,7 +368,7 @@ def _feed_forward(r: _Reader, n_layer: int, n_embd: int) -> _FeedForward:
     return _FeedForward(n_ff=n_ff, n_ff_last=n_ff_last, n_ff_layer=n_ff, n_expert=0)
 
 
-def _shape(model_info: Mapping[str, Any]) -> _Shape:
+def _hyperparameters(model_info: Mapping[str, Any]) -> _Hyperparameters:
     r = _Reader(model_info)
     n_layer = _int(r.get("block_count"))
     n_embd = _int(r.get("embedding_length"))
@@ -393,7 +393,7 @@ def _shape(model_info: Mapping[str, Any]) -> _Shape:
     vocab, tied = _vocab(r, params, n_embd)
     if r.arch in ENCODER_ARCHITECTURES:
         r.notes.append("embedding encoder: no KV cache")
-    return _Shape(
+    return _Hyperparameters(
         arch=r.arch,
         n_layer=n_layer,
         n_embd=n_embd,
@@ -439,52 +439,50 @@ class _Layout:
     batch: int
 
     @classmethod
-    def of(cls, shape: _Shape, context_length: int, num_parallel: int) -> _Layout:
+    def of(cls, hp: _Hyperparameters, context_length: int, num_parallel: int) -> _Layout:
         requested = context_length * num_parallel
         cells = _pad(_pad(requested) // num_parallel)
         batch = min(requested, DEFAULT_NUM_BATCH)
-        swa_cells = _pad(min(cells, shape.window + batch)) if shape.window else cells
+        swa_cells = _pad(min(cells, hp.window + batch)) if hp.window else cells
         return cls(cells=cells, swa_cells=swa_cells, streams=num_parallel, batch=batch)
 
-    def cells_of(self, shape: _Shape, il: int) -> int:
-        return self.swa_cells if shape.is_swa[il] else self.cells
+    def cells_of(self, hp: _Hyperparameters, il: int) -> int:
+        return self.swa_cells if hp.is_swa[il] else self.cells
 
 
-def _attention_layers(shape: _Shape) -> list[int]:
+def _attention_layers(hp: _Hyperparameters) -> list[int]:
     """Layers that attend over a KV cache of their own (recurrent layers of hybrids have none)."""
-    recurrent = shape.arch in RECURRENT_ARCHITECTURES
-    return [
-        i for i in range(shape.n_layer) if shape.has_kv[i] and not (recurrent and shape.n_head_kv[i] == 0)
-    ]
+    recurrent = hp.arch in RECURRENT_ARCHITECTURES
+    return [i for i in range(hp.n_layer) if hp.has_kv[i] and not (recurrent and hp.n_head_kv[i] == 0)]
 
 
-def _v_width_max(shape: _Shape, layers: Sequence[int]) -> int:
-    return max((shape.value_length[i] * shape.n_head_kv[i] for i in layers), default=0)
+def _v_width_max(hp: _Hyperparameters, layers: Sequence[int]) -> int:
+    return max((hp.value_length[i] * hp.n_head_kv[i] for i in layers), default=0)
 
 
-def _kv_per_layer(shape: _Shape, layout: _Layout, kv_type: str, flash_attention: bool) -> list[int]:
+def _kv_per_layer(hp: _Hyperparameters, layout: _Layout, kv_type: str, flash_attention: bool) -> list[int]:
     """Bytes of the KV cache (or recurrent state) each layer holds, for every sequence stream.
 
     Without flash attention llama.cpp stores V transposed, and then every layer's V is as wide as the widest.
     """
-    layers = set(_attention_layers(shape))
-    v_max = _v_width_max(shape, sorted(layers))
-    recurrent = shape.arch in RECURRENT_ARCHITECTURES
+    layers = set(_attention_layers(hp))
+    v_max = _v_width_max(hp, sorted(layers))
+    recurrent = hp.arch in RECURRENT_ARCHITECTURES
     sizes = []
-    for il in range(shape.n_layer):
+    for il in range(hp.n_layer):
         if il not in layers:
-            sizes.append(shape.recurrent_state_bytes * layout.streams if recurrent else 0)
+            sizes.append(hp.recurrent_state_bytes * layout.streams if recurrent else 0)
             continue
-        cells = layout.cells_of(shape, il) * layout.streams
-        size = _row_bytes(kv_type, shape.key_length[il] * shape.n_head_kv[il]) * cells
-        if not shape.mla:
-            v_width = shape.value_length[il] * shape.n_head_kv[il] if flash_attention else v_max
+        cells = layout.cells_of(hp, il) * layout.streams
+        size = _row_bytes(kv_type, hp.key_length[il] * hp.n_head_kv[il]) * cells
+        if not hp.mla:
+            v_width = hp.value_length[il] * hp.n_head_kv[il] if flash_attention else v_max
             size += _row_bytes(kv_type, v_width) * cells
         sizes.append(size)
     return sizes
 
 
-def _graph_bytes(shape: _Shape, layout: _Layout, flash_attention: bool) -> int:
+def _graph_bytes(hp: _Hyperparameters, layout: _Layout, flash_attention: bool) -> int:
     """llama.cpp's compute buffer for the worst-case batch: the largest step of the graph plus what is live.
 
     The inputs (the attention masks above all) stay allocated until the last layer's attention, so they add
@@ -492,34 +490,34 @@ def _graph_bytes(shape: _Shape, layout: _Layout, flash_attention: bool) -> int:
     are free, but whether the allocator can put the logits into their space depends on where the last
     residual landed: measured layouts go both ways, so half of the inputs is counted there.
     """
-    b, e = layout.batch, shape.n_embd
-    layers = _attention_layers(shape) or list(range(shape.n_layer))
-    n_kv = {i: layout.cells_of(shape, i) if shape.has_kv[i] else b for i in layers}
+    b, e = layout.batch, hp.n_embd
+    layers = _attention_layers(hp) or list(range(hp.n_layer))
+    n_kv = {i: layout.cells_of(hp, i) if hp.has_kv[i] else b for i in layers}
     inputs = sum(set(n_kv.values())) * b * (2 if flash_attention else 4)
     if not flash_attention:
-        inputs += b * _v_width_max(shape, layers) * 8  # row indices for the transposed V store
-    attention = max(_attention_step(shape, il, b, n_kv[il], flash_attention) for il in layers)
-    feed_forward = 4 * b * (4 * e + 3 * shape.n_ff + 2 * shape.n_expert)
-    last_ff = 4 * b * (4 * e + 3 * shape.n_ff_last + 2 * shape.n_expert)
-    output = 4 * b * (shape.n_vocab + 2 * e)
-    host_logits = 4 * shape.n_vocab * layout.streams
+        inputs += b * _v_width_max(hp, layers) * 8  # row indices for the transposed V store
+    attention = max(_attention_step(hp, il, b, n_kv[il], flash_attention) for il in layers)
+    feed_forward = 4 * b * (4 * e + 3 * hp.n_ff + 2 * hp.n_expert)
+    last_ff = 4 * b * (4 * e + 3 * hp.n_ff_last + 2 * hp.n_expert)
+    output = 4 * b * (hp.n_vocab + 2 * e)
+    host_logits = 4 * hp.n_vocab * layout.streams
     return max(inputs + max(attention, feed_forward), last_ff, output + inputs // 2) + host_logits
 
 
-def _attention_step(shape: _Shape, il: int, b: int, n_kv: int, flash_attention: bool) -> int:
+def _attention_step(hp: _Hyperparameters, il: int, b: int, n_kv: int, flash_attention: bool) -> int:
     """Bytes live while layer ``il`` attends: Q/K/V and the residual, plus the f32 scores without FA."""
-    q = shape.n_head[il] * shape.key_length[il]
-    width = 2 * shape.n_embd + q + 2 * shape.n_head_kv[il] * shape.key_length[il]
+    q = hp.n_head[il] * hp.key_length[il]
+    width = 2 * hp.n_embd + q + 2 * hp.n_head_kv[il] * hp.key_length[il]
     if flash_attention:
-        return 4 * b * (width + 2 * shape.n_head[il] * shape.value_length[il])
-    return 4 * b * width + 4 * n_kv * b * shape.n_head[il]
+        return 4 * b * (width + 2 * hp.n_head[il] * hp.value_length[il])
+    return 4 * b * width + 4 * n_kv * b * hp.n_head[il]
 
 
-def _tokenizer_bytes(model_info: Mapping[str, Any], shape: _Shape, file_bytes: int) -> int:
+def _tokenizer_bytes(model_info: Mapping[str, Any], hp: _Hyperparameters, file_bytes: int) -> int:
     """Bytes of a GGUF file taken by the tokenizer tables (no device holds them); at most 10% of the file."""
     model = str(model_info.get("tokenizer.ggml.model") or "")
     per_token = TOKENIZER_BYTES_PER_TOKEN.get(model, 24 if model else 0)
-    return min(per_token * shape.n_vocab, file_bytes // 10)
+    return min(per_token * hp.n_vocab, file_bytes // 10)
 
 
 def _check_inputs(context_length: int, num_parallel: int, kv_cache_type: str, weights_bytes: int) -> str:
@@ -559,7 +557,7 @@ def estimate_memory(
     """
     kind = _check_inputs(context_length, num_parallel, kv_cache_type, weights_bytes)
     return _estimate(
-        _shape(model_info),
+        _hyperparameters(model_info),
         model_info,
         weights_bytes=weights_bytes,
         context_length=context_length,
@@ -571,7 +569,7 @@ def estimate_memory(
 
 
 def _estimate(
-    shape: _Shape,
+    hp: _Hyperparameters,
     model_info: Mapping[str, Any],
     *,
     weights_bytes: int,
@@ -581,25 +579,23 @@ def _estimate(
     flash_attention: bool,
     projector_bytes: int,
 ) -> MemoryEstimate:
-    notes = list(shape.notes)
-    approximate = shape.approximate
+    notes = list(hp.notes)
+    approximate = hp.approximate
     kind = kv_cache_type
     if kind != "f16" and not flash_attention:
         notes.append(f"{kind} KV cache needs flash attention; Ollama runs it as f16")
         kind = "f16"
-    if shape.context_length and context_length > shape.context_length:
-        notes.append(
-            f"context {context_length:,} exceeds the model's trained context {shape.context_length:,}"
-        )
+    if hp.context_length and context_length > hp.context_length:
+        notes.append(f"context {context_length:,} exceeds the model's trained context {hp.context_length:,}")
     if weights_bytes == 0:
         notes.append("model file size unknown; weights counted as 0")
         approximate = True
     if projector_bytes:
         notes.append("vision projector weights included; its image-encoding compute buffer is not")
-    layout = _Layout.of(shape, context_length, num_parallel)
-    weights = weights_bytes - _tokenizer_bytes(model_info, shape, weights_bytes)
-    kv = sum(_kv_per_layer(shape, layout, kind, flash_attention))
-    graph = _graph_bytes(shape, layout, flash_attention)
+    layout = _Layout.of(hp, context_length, num_parallel)
+    weights = weights_bytes - _tokenizer_bytes(model_info, hp, weights_bytes)
+    kv = sum(_kv_per_layer(hp, layout, kind, flash_attention))
+    graph = _graph_bytes(hp, layout, flash_attention)
     overhead = DEFAULT_GPU_MINIMUM_MEMORY
     return MemoryEstimate(
         weights_bytes=weights,
@@ -613,7 +609,7 @@ def _estimate(
         num_parallel=num_parallel,
         flash_attention=flash_attention,
         allocated_context=layout.cells * layout.streams,
-        architecture=shape.arch,
+        architecture=hp.arch,
         approximate=approximate,
         notes=tuple(notes),
     )
@@ -642,12 +638,12 @@ def max_context_for(
     :func:`estimate_memory` does.
     """
     kind = _check_inputs(1, num_parallel, kv_cache_type, weights_bytes)
-    shape = _shape(model_info)
-    limit = shape.context_length or FALLBACK_MAX_CONTEXT
+    hp = _hyperparameters(model_info)
+    limit = hp.context_length or FALLBACK_MAX_CONTEXT
 
     def fits(steps: int) -> bool:
         estimate = _estimate(
-            shape,
+            hp,
             model_info,
             weights_bytes=weights_bytes,
             context_length=min(steps * CONTEXT_PAD, limit),
@@ -687,9 +683,9 @@ def layers_on_gpu(
     :func:`estimate_memory` does.
     """
     kind = _check_inputs(context_length, num_parallel, kv_cache_type, weights_bytes)
-    shape = _shape(model_info)
+    hp = _hyperparameters(model_info)
     estimate = _estimate(
-        shape,
+        hp,
         model_info,
         weights_bytes=weights_bytes,
         context_length=context_length,
@@ -699,24 +695,24 @@ def layers_on_gpu(
         projector_bytes=max(0, projector_bytes),
     )
     if estimate.total_bytes <= memory_bytes:
-        return shape.n_layer, shape.n_layer
-    layout = _Layout.of(shape, context_length, num_parallel)
-    kv = _kv_per_layer(shape, layout, estimate.kv_cache_type, flash_attention)
-    block = _block_weights(shape, model_info, estimate.weights_bytes)
+        return hp.n_layer, hp.n_layer
+    layout = _Layout.of(hp, context_length, num_parallel)
+    kv = _kv_per_layer(hp, layout, estimate.kv_cache_type, flash_attention)
+    block = _block_weights(hp, model_info, estimate.weights_bytes)
     free = memory_bytes - estimate.overhead_bytes - estimate.graph_bytes - estimate.projector_bytes
     placed = 0
-    for il in reversed(range(shape.n_layer)):
+    for il in reversed(range(hp.n_layer)):
         free -= block + kv[il]
         if free < 0:
             break
         placed += 1
-    return min(placed, shape.n_layer - 1), shape.n_layer
+    return min(placed, hp.n_layer - 1), hp.n_layer
 
 
-def _block_weights(shape: _Shape, model_info: Mapping[str, Any], weights: int) -> int:
+def _block_weights(hp: _Hyperparameters, model_info: Mapping[str, Any], weights: int) -> int:
     """Bytes of one transformer block: the weights less the embedding and output matrices, spread evenly."""
     params = _int(model_info.get("general.parameter_count"))
-    embedding_params = shape.n_vocab * shape.n_embd * (1 if shape.tied else 2)
+    embedding_params = hp.n_vocab * hp.n_embd * (1 if hp.tied else 2)
     if params > embedding_params:
         weights = round(weights * (1 - embedding_params / params))
-    return max(weights, 0) // shape.n_layer
+    return max(weights, 0) // hp.n_layer

@@ -1,0 +1,41 @@
+"""The dicts the outside world sees: the quick reference's "Model Metadata Fields" and ours, built from
+one ``ModelInfo`` record. The REST API, the CLI's ``--json`` and the quick-reference methods all call
+``model_dict``, so the three faces show the same fields."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .types import ModelInfo
+
+if TYPE_CHECKING:
+    from .memory.estimator import MemoryEstimate
+
+
+def model_dict(info: ModelInfo, estimate: MemoryEstimate | None, **extra: Any) -> dict[str, Any]:
+    """The metadata dict of ``info`` with its memory estimate at Ollama's default settings."""
+    s = info.stats
+    return {
+        "name": info.name,
+        "size": info.size,
+        "purpose": info.purpose.value,
+        "description": info.description,
+        "recommended_use": info.recommended_use,
+        "min_vram_gb": info.min_vram_gb,
+        "quantization_support": list(info.quantization_support),
+        "download_size_mb": info.download_size_mb,
+        "installed": info.installed,
+        "ollama_tag": info.ollama_tag,
+        "capabilities": list(info.capabilities),
+        "family": info.family,
+        "quantization": info.quantization,
+        "parameter_count": info.parameter_count,
+        "source": info.source,
+        "last_used": s.last_used,
+        "usage_count": s.usage_count,
+        "avg_inference_time": s.avg_inference_time,
+        "success_rate": s.success_rate,
+        "estimated_vram_gb": round(estimate.total_gib, 2) if estimate else None,
+        "memory_estimate": estimate.to_dict() if estimate else None,
+        **extra,
+    }
