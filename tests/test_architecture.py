@@ -25,6 +25,7 @@ LAYERS = {
     "names": 0,
     "ollama_defaults": 0,
     "config": 0,
+    "liveness": 0,
     "catalog": 1,
     "store": 1,
     "exchange": 1,
