@@ -181,3 +181,24 @@ def test_export_import_export_gives_the_same_document(
     first.pop("current_model")
     second.pop("current_model")
     assert second == first
+
+
+def test_two_names_of_one_model_in_a_document_are_refused(offline: ModelManager, tmp_path: Path) -> None:
+    before = offline.export_data()
+    doc = {
+        "format": "model-manager-metadata",
+        "version": 1,
+        "models": {
+            "llama3.2:1b-instruct": {"statistics": {"usage_count": 1}},
+            "llama3.2:1b": {"statistics": {"usage_count": 5}},
+        },
+    }
+    with pytest.raises(InvalidDocumentError, match="are the same model"):
+        offline.import_data(doc)
+    same_key = {"format": "model-manager-metadata", "version": 1, "models": {"mine": {}, "MINE:latest": {}}}
+    with pytest.raises(InvalidDocumentError, match="appears twice"):
+        offline.import_data(same_key)
+    after = offline.export_data()
+    assert {k: v for k, v in after.items() if k != "exported_at"} == {
+        k: v for k, v in before.items() if k != "exported_at"
+    }

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidDocumentError
-from .names import parse_model_name
+from .names import name_key, parse_model_name
 from .types import ModelPurpose, ModelStats
 
 FORMAT = "model-manager-metadata"
@@ -213,9 +213,9 @@ def parse_document(doc: Mapping[str, Any]) -> ImportPlan:
     for name, entry in models.items():
         path = f"$.models[{name!r}]"
         _name(name, path)
-        if name.lower() in seen:
-            raise InvalidDocumentError(f"{path}: the same model appears twice (names ignore case)")
-        seen.add(name.lower())
+        if name_key(name) in seen:
+            raise InvalidDocumentError(f"{path}: the same model appears twice (as Ollama compares names)")
+        seen.add(name_key(name))
         if not isinstance(entry, dict):
             raise InvalidDocumentError(f"{path}: expected an object")
         _expect_keys(entry, path, set(), {"metadata", "statistics"})

@@ -67,6 +67,7 @@ class Transfer:
         if not isinstance(doc, dict):
             raise InvalidDocumentError("$: expected a JSON object")
         plan = parse_document(doc)
+        _one_name_per_model(self.inventory, [*plan.metadata, *(s.name for s in plan.stats)])
         base = {info.key: info for info in self.inventory.snapshot(with_overrides=False)}
         overrides: dict[str, dict[str, Any]] = {}
         for name, fields in plan.metadata.items():
@@ -114,3 +115,16 @@ def _editable(info: ModelInfo) -> dict[str, Any]:
     values["purpose"] = info.purpose.value
     values["quantization_support"] = list(info.quantization_support)
     return values
+
+
+def _one_name_per_model(inventory: Inventory, names: list[str]) -> None:
+    """Two names of one catalog model (its name and an alias) in one document would overwrite each other.
+
+    Raises InvalidDocumentError naming both.
+    """
+    seen: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        canonical = inventory.canonical_name(name)
+        other = seen.setdefault(name_key(canonical), name)
+        if other != name:
+            raise InvalidDocumentError(f"$.models: {other!r} and {name!r} are the same model ({canonical})")
