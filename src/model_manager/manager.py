@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from .catalog import Catalog, load_catalog
 from .config import Settings, load_settings, parse_gb, parse_seconds
@@ -134,7 +134,7 @@ class ManagerCore:
             self._ollama.close()
         self.store.close()
 
-    def __enter__(self) -> ManagerCore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
