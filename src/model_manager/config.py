@@ -51,7 +51,7 @@ def parse_gb(value: object, what: str = "available VRAM") -> float:
         raise InvalidRequestError(
             f"{what} must be a finite number of GB from 0 to {MAX_GB:,.0f}, got {value!r}"
         )
-    return number
+    return number + 0.0  # -0.0 becomes 0.0, so no message says "-0.0 GB"
 
 
 def parse_seconds(value: object, what: str) -> float:
