@@ -5,9 +5,10 @@
 For each size N the store first holds N models with an override and statistics (imported once from a
 document file); then, timed separately, ``export_document`` writes the store to a file and
 ``import_document`` applies an N-model document file again (with its backup of the state before).
-Each figure is the median of ``--runs`` runs. Target: linear, so the ratio between one size and the
-one before is ~2.0 per doubling. Ollama is not
-needed: the manager answers from the store and the catalog.
+Each figure is the median of ``--runs`` runs, in CPU seconds of this process (``time.process_time``),
+which other work on a shared machine disturbs far less than wall-clock time; wall-clock medians are
+printed beside them. Target: linear, so the ratio between one size and the one before is ~2.0 per
+doubling. Ollama is not needed: the manager answers from the store and the catalog.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +45,16 @@ def document(n: int) -> dict[str, Any]:
     }
 
 
-def measure(n: int, runs: int) -> tuple[float, float]:
-    """(median export seconds, median import seconds) with ``n`` overrides in the store."""
-    exports, imports = [], []
+def timed(call: Callable[[], object]) -> tuple[float, float]:
+    """(CPU seconds, wall-clock seconds) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    call()
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def measure(n: int, runs: int) -> dict[str, tuple[float, float]]:
+    """{"export"/"import": (median CPU s, median wall s)} with ``n`` overrides in the store."""
+    samples: dict[str, list[tuple[float, float]]] = {"export": [], "import": []}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         source = home / "document.json"
@@ -54,13 +63,12 @@ def measure(n: int, runs: int) -> tuple[float, float]:
         with ManagerCore(host="http://127.0.0.1:9", data_dir=home) as manager:
             manager.import_document(source)
             for _ in range(runs):
-                start = time.perf_counter()
-                manager.export_document(home / "export.json")
-                exports.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                manager.import_document(source)
-                imports.append(time.perf_counter() - start)
-    return statistics.median(exports), statistics.median(imports)
+                samples["export"].append(timed(lambda: manager.export_document(home / "export.json")))
+                samples["import"].append(timed(lambda: manager.import_document(source)))
+    return {
+        what: (statistics.median(c for c, _ in pairs), statistics.median(w for _, w in pairs))
+        for what, pairs in samples.items()
+    }
 
 
 def main() -> None:
@@ -70,18 +78,20 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    print(f"{'overrides':>10} {'export s':>9} {'ratio':>6} {'import s':>9} {'ratio':>6}")
-    previous: tuple[float, float] | None = None
+    print(
+        f"{'overrides':>10} | {'export CPU s':>12} {'ratio':>6} {'wall s':>7} | {'import CPU s':>12} {'ratio':>6} {'wall s':>7}"
+    )
+    previous: dict[str, tuple[float, float]] | None = None
     for n in sizes:
-        export_s, import_s = measure(n, args.runs)
-        ratios = (
-            ("", "")
-            if previous is None
-            else tuple(f"{a / b:.2f}" for a, b in zip((export_s, import_s), previous, strict=True))
-        )
-        print(f"{n:>10,} {export_s:>9.2f} {ratios[0]:>6} {import_s:>9.2f} {ratios[1]:>6}", flush=True)
-        previous = (export_s, import_s)
-    print(f"(median of {args.runs} runs; ratio = this size's time / the previous size's)")
+        figures = measure(n, args.runs)
+        cells = []
+        for what in ("export", "import"):
+            cpu, wall = figures[what]
+            ratio = f"{cpu / previous[what][0]:.2f}" if previous is not None else ""
+            cells.append(f"{cpu:>12.2f} {ratio:>6} {wall:>7.2f}")
+        print(f"{n:>10,} | {cells[0]} | {cells[1]}", flush=True)
+        previous = figures
+    print(f"(median of {args.runs} runs; ratio = this size's CPU time / the previous size's)")
 
 
 if __name__ == "__main__":

@@ -96,7 +96,11 @@ def test_a_server_killed_mid_pull_leaves_jobs_the_other_server_reports_cancels_a
         assert resumed["job"]["id"] == other["id"] and resumed["job"]["attempts"] == 2
         assert resumed["started"] is True and resumed["job"]["status"] == "succeeded"
         # Only the rest was fetched: Ollama continued from the bytes A's pull left.
-        assert fetched_bytes(b, OTHER) == largest_blob(ollama, OTHER_TAG) - partial
+        fetched = fetched_bytes(b, OTHER)
+        assert fetched == largest_blob(ollama, OTHER_TAG) - partial
+        print(
+            f"after kill -9 of A: B resumed {OTHER} from {partial:,} bytes, fetching the other {fetched:,.0f}"
+        )
         assert ollama.installed() == [OTHER_TAG]
     assert "Traceback" not in (tmp_path / "b.log").read_text()
 
