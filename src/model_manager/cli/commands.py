@@ -154,18 +154,11 @@ class Context:
         seen = self.manager.installed_as_of() is not None
         known = seen if self.stored_state else self.manager.installed_state_known()
         self.installed_view = "known" if known else "last seen" if seen else "unknown"
-        if self.json or known:
-            return known
-        host = self.manager.ollama.host
-        if not seen:
+        if not known and not self.json:
+            detail = "showing what was last seen" if seen else "Ollama has not been read yet"
             self.note(
-                f"Note: Ollama is not reachable at {host}; installed state is unknown "
-                "(Ollama has not been read yet)."
-            )
-        else:
-            self.note(
-                f"Note: Ollama is not reachable at {host}; installed state is unknown "
-                "(showing what was last seen)."
+                f"Note: Ollama is not reachable at {self.manager.ollama.host}; installed state is unknown "
+                f"({detail})."
             )
         return known
 
