@@ -322,13 +322,19 @@ def test_export_and_import_take_no_server_path(client: TestClient, tmp_path: Any
 # --- health, metrics, envelope ---------------------------------------------------------------------
 
 
-def test_health_ok_then_503_when_ollama_is_down(client: TestClient, ollama: OllamaDouble) -> None:
+def test_health_stays_200_and_ready_is_503_while_ollama_is_down(
+    client: TestClient, ollama: OllamaDouble
+) -> None:
     body = success(client.get("/api/health"))
     assert body["ok"] is True and body["store"]["ok"] is True and body["ollama"]["version"]
+    assert success(client.get("/api/ready"))["ollama"]["ok"] is True
     ollama.down = True
-    down = client.get("/api/health")
-    assert error_of(down, 503) == "ollama_unavailable"
-    assert down.json()["store"]["ok"] is True and down.json()["ollama"]["ok"] is False
+    down = success(client.get("/api/health"))
+    assert down["ok"] is False and down["store"]["ok"] is True and down["ollama"]["ok"] is False
+    assert "Ollama unreachable" in down["ollama"]["error"]
+    not_ready = client.get("/api/ready")
+    assert error_of(not_ready, 503) == "ollama_unavailable"
+    assert not_ready.json()["store"]["ok"] is True and not_ready.json()["ollama"]["ok"] is False
 
 
 def test_metrics_expose_usage_and_inference_time(client: TestClient, manager: ModelManager) -> None:

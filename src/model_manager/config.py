@@ -27,6 +27,8 @@ DEFAULT_LOAD_TIMEOUT_S = 330.0
 """Seconds a model load may take: Ollama's own stall limit (5 minutes) plus a margin."""
 DEFAULT_PULL_SILENCE_S = 120.0
 """Seconds of silence after which a pull is abandoned."""
+DEFAULT_BACKUPS_KEEP = 10
+"""Backups of the state before an import kept in ``<home>/backups/`` (the newest ones)."""
 
 
 def process_environment() -> Mapping[str, str]:
@@ -49,7 +51,7 @@ def parse_gb(value: object, what: str = "available VRAM") -> float:
         raise InvalidRequestError(
             f"{what} must be a finite number of GB from 0 to {MAX_GB:,.0f}, got {value!r}"
         )
-    return number
+    return number + 0.0  # -0.0 becomes 0.0, so no message says "-0.0 GB"
 
 
 def parse_seconds(value: object, what: str) -> float:
@@ -73,6 +75,7 @@ class Settings:
     keep_alive: str | None = None
     vram_gb: float | None = None
     api_token: str | None = None
+    backups_keep: int = DEFAULT_BACKUPS_KEEP
     #: The ``OLLAMA_*`` variables, read as Ollama reads them by ``ollama_defaults.runtime_settings``.
     ollama_env: Mapping[str, str] = field(default_factory=dict)
     #: The environment GPU detection reads (device visibility variables, ``PATH`` for its helpers).
@@ -110,6 +113,15 @@ def _env_seconds(env: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
+def _env_count(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise InvalidSettingError(f"{key}={raw!r} must be a whole number ≥ 1")
+    return int(raw)
+
+
 def default_home(env: Mapping[str, str]) -> Path:
     """``$MODEL_MANAGER_HOME``, else the platform's user data dir."""
     raw = env.get("MODEL_MANAGER_HOME", "").strip()
@@ -140,6 +152,7 @@ def load_settings(
         keep_alive=env.get("MODEL_MANAGER_KEEP_ALIVE") or None,
         vram_gb=_env_gb(env, "MODEL_MANAGER_VRAM_GB"),
         api_token=env.get("MODEL_MANAGER_API_TOKEN") or None,
+        backups_keep=_env_count(env, "MODEL_MANAGER_BACKUPS_KEEP", DEFAULT_BACKUPS_KEEP),
         ollama_env={k: v for k, v in env.items() if k.startswith("OLLAMA_")},
         env=env,
     )

@@ -90,14 +90,21 @@ def _reject_constant(token: str) -> float:
     raise InvalidDocumentError(f"{token} is not a valid JSON number")
 
 
+def _too_large() -> InvalidDocumentError:
+    return InvalidDocumentError(f"the document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
+
+
 def loads_document(text: str | bytes) -> dict[str, Any]:
-    """Parse JSON strictly (no duplicate keys, no NaN/Infinity, size-limited)."""
+    """Parse JSON strictly (no duplicate keys, no NaN/Infinity, size-limited, nesting-limited)."""
     if len(text) > MAX_DOCUMENT_BYTES:
-        raise InvalidDocumentError(f"the document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
+        raise _too_large()
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidDocumentError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        # The parser recurses per level; the format itself is five levels deep.
+        raise InvalidDocumentError("not valid JSON: arrays or objects nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidDocumentError("$: expected a JSON object")
     return doc
@@ -233,6 +240,20 @@ def _name(value: Any, path: str) -> None:
         raise
     except Exception as exc:
         raise InvalidDocumentError(f"{path}: {exc}") from None
+
+
+def read_document(path: Path) -> bytes:
+    """The bytes of the file at ``path``, reading no more than the size limit allows.
+
+    Raises InvalidDocumentError past the limit (a device such as /dev/zero never ends), OSError.
+    """
+    with path.open("rb") as fh:
+        if os.fstat(fh.fileno()).st_size > MAX_DOCUMENT_BYTES:
+            raise _too_large()
+        raw = fh.read(MAX_DOCUMENT_BYTES + 1)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise _too_large()
+    return raw
 
 
 def write_atomically(target: Path, text: str) -> None:

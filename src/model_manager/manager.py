@@ -101,7 +101,9 @@ class ManagerCore:
             max_age_s=installed_max_age_s,
             on_change=self.planner.invalidate,
         )
-        self.transfer = Transfer(self.store, self.inventory, self.settings.home)
+        self.transfer = Transfer(
+            self.store, self.inventory, self.settings.home, backups_keep=self.settings.backups_keep
+        )
 
     @property
     def ollama(self) -> OllamaClient:

@@ -1,7 +1,8 @@
 """Export and import of statistics and editable metadata (the document format is ``exchange``).
 
-An import validates the whole document first, saves the state before it to ``<home>/backups/``, then
-applies everything in one transaction: statistics of the models it names replace the local aggregates
+An import validates the whole document first, saves the state before it to ``<home>/backups/`` (the
+newest ``MODEL_MANAGER_BACKUPS_KEEP`` backups are kept, 10 by default), then applies everything in one
+transaction: statistics of the models it names replace the local aggregates
 (raw events stay), editable metadata becomes an override where it differs from the catalog. The current
 model is never changed by an import: it is a fact of what Ollama has loaded.
 """
@@ -9,25 +10,44 @@ model is never changed by an import: it is a fact of what Ollama has loaded.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from .config import DEFAULT_BACKUPS_KEEP
 from .errors import FileAccessError, InvalidDocumentError
-from .exchange import EDITABLE_FIELDS, build_document, loads_document, parse_document, write_atomically
+from .exchange import (
+    EDITABLE_FIELDS,
+    build_document,
+    loads_document,
+    parse_document,
+    read_document,
+    write_atomically,
+)
 from .inventory import Inventory
 from .names import name_key
 from .store import Store, utc_now
 from .types import ModelInfo, ModelStats
 
 CURRENT_MODEL_KEY = "current_model"
+BACKUP_PREFIX = "before-import-"
+
+log = logging.getLogger(__name__)
 
 
 class Transfer:
     """Export and import for one store."""
 
-    def __init__(self, store: Store, inventory: Inventory, home: Path) -> None:
+    def __init__(
+        self, store: Store, inventory: Inventory, home: Path, *, backups_keep: int = DEFAULT_BACKUPS_KEEP
+    ) -> None:
         self.store, self.inventory, self.home = store, inventory, home
+        self.backups_keep = backups_keep
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.home / "backups"
 
     def export_data(self) -> dict[str, Any]:
         """The export document as a dict (the REST API returns it as the response body)."""
@@ -89,21 +109,31 @@ class Transfer:
         self.store.apply_import(stats, overrides)
         return (
             f"Imported statistics for {len(plan.stats)} and metadata for {len(plan.metadata)} models "
-            f"(previous state saved to {backup})"
+            f"(previous state saved to {backup}; the {self.backups_keep} newest backups are kept in "
+            f"{self.backups_dir})"
         )
 
     def _backup(self) -> Path:
-        """Save the current state first, so an import never loses what was recorded here."""
+        """Save the current state first, so an import never loses what was recorded here; then drop
+        the backups beyond the newest ``backups_keep``."""
         stamp = utc_now().replace(":", "").replace("-", "").replace("+0000", "Z")
-        target = self.home / "backups" / f"before-import-{stamp}.json"
+        target = self.backups_dir / f"{BACKUP_PREFIX}{stamp}.json"
         write_atomically(target, json.dumps(self.export_data(), indent=2, ensure_ascii=False) + "\n")
+        # Stamps have a fixed width (microseconds always shown), so names sort by time.
+        backups = sorted(self.backups_dir.glob(f"{BACKUP_PREFIX}*.json"), key=lambda p: p.name)
+        for old in backups[: max(0, len(backups) - self.backups_keep)]:
+            if old != target:
+                try:
+                    old.unlink()
+                except OSError as exc:
+                    log.warning("could not remove old backup %s: %s", old, exc.strerror or exc)
         return target
 
     def import_document(self, path: str | os.PathLike[str]) -> str:
         """Read and import the document at ``path``. Raises FileAccessError, InvalidDocumentError."""
         target = Path(path)
         try:
-            raw = target.read_bytes()
+            raw = read_document(target)
         except OSError as exc:
             raise FileAccessError(f"cannot read {target}: {exc.strerror or exc}") from None
         return self.import_data(loads_document(raw))

@@ -10,9 +10,11 @@ once. The rules:
   keeps the partial blobs. A cancel therefore takes effect at the next progress line.
 * Jobs belong to this object, not to requests: a client that goes away cancels nothing.
 * Every change of state is written to the store at once, progress at most every
-  ``persist_interval_s``. A job left queued or running by a process that is gone shows as
-  "interrupted", and starting the same model again resumes that job under the same id (Ollama
-  continues from the partial blobs).
+  ``persist_interval_s``. Each row names its owner: the process (``liveness.process_token``: pid and
+  start time, so a reused pid is not taken for the dead process) and the jobs object in it. A job
+  left queued or running by an owner that is gone shows as "interrupted", in any process that reads,
+  cancels or starts it (several servers may share one home); starting the same model again resumes
+  that job under the same id (Ollama continues from the partial blobs).
 * Watchers (the SSE stream) wait on an asyncio event set from the worker thread through their own
   loop, so a waiting stream holds no thread of the server's pool.
 """
@@ -23,7 +25,6 @@ import asyncio
 import functools
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -39,6 +40,7 @@ from ..errors import (
     JobNotFoundError,
     ModelManagerError,
 )
+from ..liveness import is_alive, process_token
 from ..names import name_key
 from ..store import utc_now
 
@@ -53,8 +55,8 @@ KEEP_FINISHED = 500
 """Finished jobs kept in the store (older ones are pruned when a job ends)."""
 KEEP_IN_MEMORY = 100
 
-# Owners ("pid:token") of the DownloadJobs objects alive in this process: a job whose owner is this
-# process but not one of these was left behind by an object that is gone.
+# Owners ("<pid>:<start>/<instance>") of the DownloadJobs objects alive in this process: a job whose
+# owner is this process but not one of these was left behind by an object that is gone.
 _LIVE_OWNERS: set[str] = set()
 
 
@@ -176,7 +178,7 @@ class DownloadJobs:
     ) -> None:
         self.manager = manager
         self.store = manager.store
-        self.owner = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{process_token()}/{uuid.uuid4().hex[:8]}"
         self.persist_interval_s = persist_interval_s
         self._on_bytes = on_bytes
         self._on_finish = on_finish
@@ -187,9 +189,23 @@ class DownloadJobs:
         self._active: dict[str, _Live] = {}
         self._threads: dict[str, threading.Thread] = {}
         _LIVE_OWNERS.add(self.owner)
+        self._interrupt_orphans()
+
+    def _interrupt_orphans(self) -> None:
+        """Mark the active jobs of owners that are gone as interrupted (checked again under the store's
+        write lock, so two processes doing this at once agree)."""
         interrupted = self.store.interrupt_jobs(_orphaned, utc_now())
         if interrupted:
-            log.info("download jobs interrupted by a restart: %s", ", ".join(interrupted))
+            log.info("download jobs whose server is gone, now interrupted: %s", ", ".join(interrupted))
+
+    def _row(
+        self, row: dict[str, Any] | None, reread: Callable[[], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """``row`` as it stands once a dead owner's active job is marked interrupted."""
+        if row is not None and row["status"] in ACTIVE and _orphaned(row["owner"] or ""):
+            self._interrupt_orphans()
+            return reread()
+        return row
 
     # --- starting, reading, cancelling ------------------------------------------------------------
 
@@ -218,7 +234,7 @@ class DownloadJobs:
 
     def _new_or_resumed(self, model: str, key: str) -> Job:
         now = utc_now()
-        previous = self.store.latest_job(key)
+        previous = self._row(self.store.latest_job(key), lambda: self.store.latest_job(key))
         if previous is not None and previous["status"] == "interrupted":
             job = Job.from_row(previous)
             # Progress restarts with this attempt's lines (the first ones report what is already on disk).
@@ -246,6 +262,11 @@ class DownloadJobs:
     def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest jobs first, live state for the ones running here."""
         rows = self.store.list_jobs(limit)
+        with self._lock:
+            foreign = [r for r in rows if r["status"] in ACTIVE and r["id"] not in self._live]
+        if any(_orphaned(r["owner"] or "") for r in foreign):
+            self._interrupt_orphans()
+            rows = self.store.list_jobs(limit)
         with self._lock:
             return [
                 self._live[r["id"]].job.to_dict() if r["id"] in self._live else Job.from_row(r).to_dict()
@@ -280,7 +301,7 @@ class DownloadJobs:
         raise JobConflictError(f"job {job_id} ({job.model}) {why}")
 
     def _stored(self, job_id: str) -> Job:
-        row = self.store.get_job(job_id)
+        row = self._row(self.store.get_job(job_id), lambda: self.store.get_job(job_id))
         if row is None:
             raise JobNotFoundError(job_id)
         return Job.from_row(row)
@@ -455,19 +476,12 @@ class DownloadJobs:
 
 
 def _orphaned(owner: str) -> bool:
-    """Whether the process (or object) that ran a job with this owner is gone."""
-    pid_text, _, _token = owner.partition(":")
-    if not pid_text.isdigit():
+    """Whether the process (or the jobs object in it) that ran a job with this owner is gone."""
+    process, slash, _instance = owner.rpartition("/")
+    if not slash:
+        # Written as "<pid>:<random>" by an earlier version: only the pid is known.
+        pid_text, _, _random = owner.partition(":")
+        return not is_alive(f"{pid_text}:")
+    if not is_alive(process):
         return True
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return owner not in _LIVE_OWNERS
-    if os.name == "nt":  # os.kill(pid, 0) would send Ctrl-C there; take the other process as gone
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process == process_token() and owner not in _LIVE_OWNERS

@@ -8,8 +8,10 @@ Two sources, named apart:
 * everything else: observed by this server process (usage reported through ``POST /api/model/usage``,
   download jobs run here).
 
-Model names come from clients, so the per-model labels of observed series are capped: past
-``MAX_MODEL_LABELS`` distinct names, further ones are counted under ``"other"``.
+Model names come from clients (usage reports, download requests), so a name is a label only when the
+manager knows the model: a catalog model (under its catalog name, whatever alias was used) or an
+installed one (as the store last saw Ollama's list). Every other name is counted under ``"other"``, so
+the output grows with the catalog and the installed models, never with what clients send.
 """
 
 from __future__ import annotations
@@ -22,18 +24,53 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..errors import InvalidModelNameError
+from ..names import name_key, stored_name_key
+
 if TYPE_CHECKING:
     from ..manager import ManagerCore
 
-MAX_MODEL_LABELS = 200
+OTHER = "other"
 INFERENCE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
-class _StoreCollector(Collector):
-    """Usage aggregates from the store, per model."""
+class KnownModels:
+    """The label of a model name: its own for catalog and installed models, else ``OTHER``."""
 
     def __init__(self, manager: ManagerCore) -> None:
         self.manager = manager
+        self._lock = threading.Lock()
+        self._marker: tuple[int, int] | None = None
+        self._installed: dict[str, str] = {}
+
+    def _installed_names(self) -> dict[str, str]:
+        """Installed models by name key, re-read from the store only after it changed."""
+        store = self.manager.store
+        marker = store.change_marker()
+        with self._lock:
+            if marker != self._marker:
+                records = store.list_models(installed_only=True)
+                self._installed = {stored_name_key(r.name): r.name for r in records}
+                self._marker = marker
+            return self._installed
+
+    def label(self, model: str) -> str:
+        try:
+            key = name_key(model)
+        except InvalidModelNameError:
+            return OTHER
+        entry = self.manager.catalog.by_key(key)
+        if entry is not None:
+            return entry.name
+        return self._installed_names().get(key, OTHER)
+
+
+class _StoreCollector(Collector):
+    """Usage aggregates from the store, per known model (the rest summed under ``OTHER``)."""
+
+    def __init__(self, manager: ManagerCore, known: KnownModels) -> None:
+        self.manager = manager
+        self.known = known
 
     def collect(self) -> Iterator[Metric]:
         uses = CounterMetricFamily(
@@ -51,10 +88,16 @@ class _StoreCollector(Collector):
             "Inference time recorded per model (from the store)",
             labels=["model"],
         )
+        totals: dict[str, list[float]] = {}
         for name, s in self.manager.store.all_stats().items():
-            uses.add_metric([name], s.usage_count)
-            failures.add_metric([name], s.usage_count - s.success_count)
-            seconds.add_metric([name], s.total_time)
+            total = totals.setdefault(self.known.label(name), [0, 0, 0.0])
+            total[0] += s.usage_count
+            total[1] += s.usage_count - s.success_count
+            total[2] += s.total_time
+        for label, (count, failed, spent) in sorted(totals.items()):
+            uses.add_metric([label], count)
+            failures.add_metric([label], failed)
+            seconds.add_metric([label], spent)
         yield from (uses, failures, seconds)
 
 
@@ -63,8 +106,7 @@ class ApiMetrics:
 
     def __init__(self, manager: ManagerCore) -> None:
         self.registry = CollectorRegistry()
-        self._labels: set[str] = set()
-        self._lock = threading.Lock()
+        self.known = KnownModels(manager)
         self.inference = Histogram(
             "model_manager_inference_seconds",
             "Inference time reported through POST /api/model/usage",
@@ -93,17 +135,11 @@ class ApiMetrics:
         self.active_downloads = Gauge(
             "model_manager_downloads_active", "Download jobs queued or running", registry=self.registry
         )
-        self.registry.register(_StoreCollector(manager))
+        self.registry.register(_StoreCollector(manager, self.known))
 
     def label(self, model: str) -> str:
-        """``model`` as a label value, or "other" once the cap is reached."""
-        with self._lock:
-            if model in self._labels:
-                return model
-            if len(self._labels) < MAX_MODEL_LABELS:
-                self._labels.add(model)
-                return model
-        return "other"
+        """``model`` as a label value (``OTHER`` for a model the manager does not know)."""
+        return self.known.label(model)
 
     def usage(self, model: str, seconds: float, success: bool) -> None:
         self.inference.labels(self.label(model), "success" if success else "failure").observe(seconds)

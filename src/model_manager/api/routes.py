@@ -64,11 +64,13 @@ def list_models(
     """Every known model (catalog and installed), filtered."""
     # Apps poll this: the rendered answer is reused until the store or Ollama's state changes.
     listings: dict[tuple[Any, ...], bytes] = request.app.state.listings
-    key = (purpose, max_vram, installed_only, manager.listing_marker())
+    marker = manager.listing_marker()  # refreshes installed state first, so the next line is current
+    known = manager.installed_state_known()
+    key = (purpose, max_vram, installed_only, marker, known)
     body = listings.get(key)
     if body is None:
         models = [manager.metadata(i) for i in manager.models(installed_only, purpose, max_vram)]
-        body = bytes(ok(models=models, count=len(models)).body)
+        body = bytes(ok(models=models, count=len(models), installed_state_known=known).body)
         if len(listings) >= LISTINGS_KEPT:
             listings.clear()
         listings[key] = body
@@ -77,9 +79,9 @@ def list_models(
 
 @router.get("/api/model/installed", tags=["models"], responses=doc(s.ModelListResponse, *ORIGIN_ERRORS))
 def installed_models(manager: Manager) -> JSONResponse:
-    """The models Ollama has on disk."""
+    """The models Ollama has on disk (as last seen when ``installed_state_known`` is false)."""
     models = [manager.metadata(i) for i in manager.models(installed_only=True)]
-    return ok(models=models, count=len(models))
+    return ok(models=models, count=len(models), installed_state_known=manager.installed_state_known())
 
 
 @router.get("/api/model/current", tags=["models"], responses=doc(s.CurrentModelResponse, *ORIGIN_ERRORS, 409))
@@ -248,11 +250,25 @@ def usage(manager: Manager, metrics: Metrics, body: s.UsageRequest) -> JSONRespo
     responses={**doc(s.HealthResponse, *ORIGIN_ERRORS), 503: {"model": s.ErrorResponse}},
 )
 def health(manager: Manager) -> JSONResponse:
-    """Whether the store and Ollama answer (503 with the same details when one does not)."""
+    """Liveness: 200 while the server and its store work, with Ollama's state inside (``ollama.ok``);
+    503 only when the store fails. Ollama being down is no reason to restart this server."""
     report = manager.health()
-    if report.ok:
+    if report.store_failure is None:
         return ok(**report.to_dict())
-    assert report.failure is not None
+    return JSONResponse(envelope(report.store_failure.to_dict(), **report.to_dict()), status_code=503)
+
+
+@router.get(
+    "/api/ready",
+    tags=["service"],
+    responses={**doc(s.HealthResponse, *ORIGIN_ERRORS), 503: {"model": s.ErrorResponse}},
+)
+def ready(manager: Manager) -> JSONResponse:
+    """Readiness: 200 when the store and Ollama both answer; 503 with the same details while Ollama is
+    unreachable (or the store fails)."""
+    report = manager.health()
+    if report.failure is None:
+        return ok(**report.to_dict())
     return JSONResponse(envelope(report.failure.to_dict(), **report.to_dict()), status_code=503)
 
 

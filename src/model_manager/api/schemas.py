@@ -187,6 +187,9 @@ class ModelListResponse(BaseModel):
     success: Literal[True]
     models: list[ModelMetadata]
     count: int
+    installed_state_known: bool = Field(
+        description="Whether Ollama answered, so `installed` is current (false: as last seen, or never)"
+    )
 
 
 class CurrentModelResponse(BaseModel):

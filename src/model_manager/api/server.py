@@ -12,14 +12,22 @@ The CLI's ``serve`` command calls :func:`run_from_args` with its parsed options 
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
-from collections.abc import Collection, Sequence
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from ..config import Settings, load_settings
 from ..errors import ModelManagerError, UnsafeBindError
 from ..manager import ManagerCore
 from .guard import is_loopback
+
+if TYPE_CHECKING:
+    import uvicorn
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -52,6 +60,27 @@ def _url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+@contextmanager
+def _sigterm_stops(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM is the ordinary way to stop a server (systemd, docker stop), so it ends with exit 0.
+
+    While uvicorn runs, its own handler shuts down gracefully; once done, it raises the signal again
+    for the handler it found, which would kill the process by the signal. The handler found is this
+    one: it only asks the server to exit (also when SIGTERM comes before uvicorn has started)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
@@ -63,7 +92,7 @@ def serve(
     access_log: bool = True,
 ) -> None:
     """Serve the API until interrupted (SIGINT/SIGTERM stop it gracefully; running downloads then
-    show as "interrupted" and resume when started again).
+    show as "interrupted" and resume when started again). After SIGTERM it returns normally.
 
     Raises UnsafeBindError (see :func:`check_bind`), OSError when the address cannot be bound.
     """
@@ -86,8 +115,10 @@ def serve(
         config = uvicorn.Config(
             app, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=5, server_header=False
         )
-        print(f"model-manager API listening on {_url(sock)}", flush=True)
-        uvicorn.Server(config).run(sockets=[sock])
+        server = uvicorn.Server(config)
+        with _sigterm_stops(server):
+            print(f"model-manager API listening on {_url(sock)}", flush=True)
+            server.run(sockets=[sock])
     finally:
         sock.close()
         if owned:

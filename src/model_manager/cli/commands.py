@@ -23,11 +23,13 @@ from ..errors import (
     EXIT_FAILED,
     EXIT_OK,
     ConfirmationRequiredError,
+    DownloadFailedError,
     InvalidRequestError,
     ModelManagerError,
     ModelNotInstalledError,
     NoRecommendationError,
     NotConfirmedError,
+    OllamaUnavailableError,
     OperationInterruptedError,
 )
 from ..names import stored_name_key
@@ -66,6 +68,8 @@ class Context:
         self._settings: Settings | None = None
         self._manager: ManagerCore | None = None
         self._console: Console | None = None
+        #: How installed flags are shown: "known", "last seen" or "unknown" (never read from Ollama).
+        self.installed_view = "known"
 
     @property
     def settings(self) -> Settings:
@@ -143,14 +147,18 @@ class Context:
         return getattr(self.args, "command", None) in STORED_STATE_COMMANDS
 
     def installed_state(self) -> bool:
-        """Whether Ollama answered; when it did not, say so once (human output only)."""
-        if self.stored_state:
-            return self.manager.installed_as_of() is not None
-        known = self.manager.installed_state_known()
+        """Whether installed flags are current; when they are not, say so (human output only).
+
+        Stored-state commands count any earlier sync as known. Installed state never read from Ollama is
+        shown as unknown, not as "no"."""
+        seen = self.manager.installed_as_of() is not None
+        known = seen if self.stored_state else self.manager.installed_state_known()
+        self.installed_view = "known" if known else "last seen" if seen else "unknown"
         if not known and not self.json:
+            detail = "showing what was last seen" if seen else "Ollama has not been read yet"
             self.note(
                 f"Note: Ollama is not reachable at {self.manager.ollama.host}; installed state is unknown "
-                "(showing what was last seen)."
+                f"({detail})."
             )
         return known
 
@@ -191,7 +199,7 @@ def cmd_list(ctx: Context) -> int:
         return EXIT_OK
     from .render import models_table
 
-    ctx.show(models_table(models, current=current, known=known))
+    ctx.show(models_table(models, current=current, view=ctx.installed_view))
     if current is not None and any(
         stored_name_key(meta["name"]) == stored_name_key(current) for meta in models
     ):
@@ -237,7 +245,7 @@ def cmd_recommend(ctx: Context) -> int:
 
     ctx.say(f"Recommended: {rec.model}")
     ctx.say(f"Why: {rec.reason}" + (" (VRAM detected)" if source == "detected" else ""))
-    ctx.show(candidates_table([c.to_dict() for c in rec.candidates], rec.model))
+    ctx.show(candidates_table([c.to_dict() for c in rec.candidates], rec.model, view=ctx.installed_view))
     action = "use" if rec.best.info.installed else "pull"
     ctx.say(f"Next: model-manager {action} {rec.model}")
     return EXIT_OK
@@ -253,7 +261,7 @@ def cmd_stats(ctx: Context) -> int:
         else:
             from .render import stats_details
 
-            ctx.show(stats_details(one))
+            ctx.show(stats_details(one, view=ctx.installed_view))
         return EXIT_OK
     every = {name: s.to_dict() for name, s in m.all_statistics().items()}
     known = ctx.installed_state()
@@ -267,7 +275,7 @@ def cmd_stats(ctx: Context) -> int:
         return EXIT_OK
     from .render import stats_table
 
-    ctx.show(stats_table(shown))
+    ctx.show(stats_table(shown, view=ctx.installed_view))
     if len(shown) < len(rows):
         ctx.say(f"{len(rows) - len(shown)} more models without recorded usage (--all shows them).")
     return EXIT_OK
@@ -282,7 +290,7 @@ def cmd_info(ctx: Context) -> int:
         return EXIT_OK
     from .render import model_details
 
-    ctx.show(model_details(meta, meta["required_vram_gb"]))
+    ctx.show(model_details(meta, meta["required_vram_gb"], view=ctx.installed_view))
     return EXIT_OK
 
 
@@ -309,6 +317,17 @@ def cmd_pull(ctx: Context) -> int:
     display: PullDisplay | None = None if ctx.json else make_display(ctx.err)
     try:
         message = ctx.manager.download(name, display.update if display else None)
+    except DownloadFailedError as exc:
+        if not isinstance(exc.__cause__, OllamaUnavailableError):
+            raise
+        # Ollama itself did not answer: say so as use, sync and ps do, not "Download failed … Retry".
+        if display is not None:
+            display.close()
+            display = None
+        unreachable = exc.__cause__
+        return ctx.fail_with(
+            unreachable, f"{unreachable.solution}; then `model-manager pull {name}` resumes the download"
+        )
     except KeyboardInterrupt:
         if display is not None:
             display.close()
@@ -329,6 +348,12 @@ def cmd_pull(ctx: Context) -> int:
 
 def cmd_rm(ctx: Context) -> int:
     m, name = ctx.manager, ctx.args.model
+    m.canonical_name(name)  # an invalid name is refused as such, whatever Ollama's state
+    if not m.installed_state_known():
+        # Without Ollama's answer "not installed" would only mean "not seen".
+        raise OllamaUnavailableError(
+            f"Ollama at {m.ollama.host} did not answer, so {name.strip()} cannot be deleted"
+        )
     info = m.model_info(name)
     if not info.installed:
         raise ModelNotInstalledError(info.name)

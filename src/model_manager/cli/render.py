@@ -30,11 +30,18 @@ def make_console(stream: IO[str]) -> Console:
 # --- formats -------------------------------------------------------------------------------------
 
 
+def _fixed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals; a value that rounds to zero prints without a sign ("0.0",
+    never "-0.0")."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def gb(value: float | None) -> str:
     """A size in GB as the quick reference's catalog writes download sizes: "1.3GB", "2.0GB", "26GB"."""
     if value is None:
         return "-"
-    return f"{value:.0f}GB" if value >= 10 else f"{value:.1f}GB"
+    return f"{_fixed(value, 0)}GB" if value >= 10 else f"{_fixed(value, 1)}GB"
 
 
 def download_size(mb: float | None) -> str:
@@ -46,7 +53,7 @@ def vram(value: float | None, *, estimated: bool = False) -> str:
     """A VRAM figure as the quick reference writes Min VRAM: whole numbers bare ("6GB"), else one decimal."""
     if value is None:
         return "-"
-    text = f"{value:.0f}GB" if float(value).is_integer() else f"{value:.1f}GB"
+    text = f"{_fixed(value, 0)}GB" if float(value).is_integer() else f"{_fixed(value, 1)}GB"
     return f"~{text}" if estimated else text
 
 
@@ -64,7 +71,7 @@ def percent(rate: float) -> str:
 
 
 def seconds(value: float) -> str:
-    return f"{value:.2f}s"
+    return f"{_fixed(value, 2)}s"
 
 
 def timestamp(value: str | None) -> str:
@@ -88,6 +95,11 @@ def yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def installed(value: bool, view: str = "known") -> str:
+    """An installed flag; ``view`` "unknown" (Ollama never read) shows "unknown", not "no"."""
+    return "unknown" if view == "unknown" else yes_no(value)
+
+
 # --- tables --------------------------------------------------------------------------------------
 
 
@@ -108,9 +120,11 @@ def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
     return table
 
 
-def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, known: bool) -> Table:
-    """The quick reference's catalog table plus installed state, usage and the current-model marker."""
-    installed_header = "Installed" if known else "Installed (last seen)"
+def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, view: str = "known") -> Table:
+    """The quick reference's catalog table plus installed state, usage and the current-model marker.
+
+    ``view``: "known", "last seen" (Ollama did not answer now) or "unknown" (never read)."""
+    installed_header = "Installed (last seen)" if view == "last seen" else "Installed"
     table = _table(
         " ",
         "Model",
@@ -131,13 +145,13 @@ def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, kn
             m["purpose"].capitalize(),
             vram(m["required_vram_gb"], estimated=m["min_vram_gb"] is None),
             download_size(m["download_size_mb"]),
-            yes_no(m["installed"]),
+            installed(m["installed"], view),
             str(m["usage_count"]),
         )
     return table
 
 
-def model_details(meta: Mapping[str, Any], required_vram_gb: float) -> Table:
+def model_details(meta: Mapping[str, Any], required_vram_gb: float, *, view: str = "known") -> Table:
     """``info``: every field of a model's metadata, one per line."""
     estimated = meta["min_vram_gb"] is None
     rows = [
@@ -152,7 +166,7 @@ def model_details(meta: Mapping[str, Any], required_vram_gb: float) -> Table:
         ("Quantization", meta.get("quantization") or "-"),
         ("Quantizations", ", ".join(meta["quantization_support"]) or "-"),
         ("Capabilities", ", ".join(meta.get("capabilities") or []) or "-"),
-        ("Installed", yes_no(meta["installed"])),
+        ("Installed", installed(meta["installed"], view)),
         *_usage_rows(meta),
         ("Source", meta.get("source") or "-"),
     ]
@@ -169,14 +183,14 @@ def _usage_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def stats_details(stats: Mapping[str, Any]) -> Table:
+def stats_details(stats: Mapping[str, Any], *, view: str = "known") -> Table:
     """``stats MODEL``: the quick reference's statistics fields."""
     return _key_values(
-        [("Model", stats["name"]), *_usage_rows(stats), ("Installed", yes_no(stats["installed"]))]
+        [("Model", stats["name"]), *_usage_rows(stats), ("Installed", installed(stats["installed"], view))]
     )
 
 
-def stats_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+def stats_table(rows: Sequence[Mapping[str, Any]], *, view: str = "known") -> Table:
     """``stats``: one line per model, most used first."""
     table = _table(
         "Model",
@@ -195,12 +209,14 @@ def stats_table(rows: Sequence[Mapping[str, Any]]) -> Table:
             percent(s["success_rate"]) if used else "-",
             seconds(s["avg_inference_time"]) if used else "-",
             timestamp(s["last_used"]),
-            yes_no(s["installed"]),
+            installed(s["installed"], view),
         )
     return table
 
 
-def candidates_table(candidates: Sequence[Mapping[str, Any]], chosen: str | None) -> Table:
+def candidates_table(
+    candidates: Sequence[Mapping[str, Any]], chosen: str | None, *, view: str = "known"
+) -> Table:
     """``recommend``: every model that fits, best first."""
     table = _table(
         " ", "Candidate", "Needs VRAM", "Installed", "Uses", "Avg time", right=("Needs VRAM", "Uses")
@@ -211,7 +227,7 @@ def candidates_table(candidates: Sequence[Mapping[str, Any]], chosen: str | None
             "*" if c["name"] == chosen else "",
             c["name"],
             vram(c["required_vram_gb"]),
-            yes_no(c["installed"]),
+            installed(c["installed"], view),
             str(c["usage_count"]),
             seconds(c["avg_inference_time"]) if used else "-",
         )
