@@ -37,6 +37,7 @@ LAYERS = {
     "memory": 1,
     "recommend": 1,
     "views": 1,
+    "quality": 1,
     "inventory": 2,
     "memory.planner": 2,
     "transfer": 2,

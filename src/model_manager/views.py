@@ -37,5 +37,8 @@ def model_dict(info: ModelInfo, estimate: MemoryEstimate | None, **extra: Any) -
         "success_rate": s.success_rate,
         "estimated_vram_gb": round(estimate.total_gib, 2) if estimate else None,
         "memory_estimate": estimate.to_dict() if estimate else None,
+        "quality_score": info.quality_score,
+        "quality_source": info.quality_source,
+        "quality_benchmark": info.quality_benchmark,
         **extra,
     }

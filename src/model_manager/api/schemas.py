@@ -171,6 +171,17 @@ class ModelMetadata(BaseModel):
     quantization: str
     parameter_count: int
     source: str
+    quality_score: float | None = Field(
+        default=None,
+        description="0-100 on the benchmark set quality_benchmark names (comparable within one set only)",
+    )
+    quality_source: str = Field(
+        default="",
+        description="Where the score comes from: 'measured: ...', 'published: ...' or 'estimate: ...'",
+    )
+    quality_benchmark: str = Field(
+        default="", description="OpenVLM avg, Open LLM Leaderboard v2 avg or MTEB en avg (docs/catalog.md)"
+    )
 
 
 class ModelStatistics(BaseModel):
