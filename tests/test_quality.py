@@ -135,3 +135,4 @@ def test_installed_model_the_catalog_lacks_gets_a_marked_estimate(
     assert meta["quality_benchmark"] == VISION_BENCHMARK and meta["quality_source"].startswith("estimate:")
     # Between Qwen2.5-VL 7B (70.9) and 32B (74.8).
     assert 70.9 < meta["quality_score"] < 74.8
+    assert meta["speed_source"] == "estimated" and meta["tokens_per_second"] > 0
