@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from model_manager.catalog import Catalog, infer_purpose, load_catalog, parameters_from_size
+from model_manager.errors import InvalidDocumentError
 from model_manager.names import name_key, parse_model_name
+from model_manager.quality import SOURCE_KINDS, benchmark_for, is_estimate
 from model_manager.types import CatalogEntry, ModelPurpose
 
 # The quick reference's "Model Catalog" table, written exactly as the quick reference writes it.
@@ -21,19 +25,26 @@ QUICK_REFERENCE_ROWS = [
     ("llama3.1:70b-instruct", "70B", "Quality", "40GB", "40GB"),
 ]
 
-VISION_MODELS = [
-    "llava:7b",
-    "llama3.2-vision:11b",
-    "qwen2.5vl:7b",
-    "qwen2.5vl:3b",
-    "gemma3:4b",
-    "gemma3:12b",
-    "minicpm-v:8b",
+# Every vision family at every size Ollama's library serves, which the catalog must cover.
+REQUIRED_VISION_MODELS = [
     "moondream:1.8b",
+    "granite3.2-vision:2b",
+    *(f"qwen2.5vl:{size}" for size in ("3b", "7b", "32b", "72b")),
+    *(f"gemma3:{size}" for size in ("4b", "12b", "27b")),
+    "llama3.2-vision:11b",
+    "llama3.2-vision:90b",
+    "minicpm-v:8b",
+    *(f"llava:{size}" for size in ("7b", "13b", "34b")),
+    "mistral-small3.1:24b",
+    "mistral-small3.2:24b",
 ]
 
-# Whole-file bits per weight of each quantization (llama.cpp's block sizes; Q4_K_M is a mixed recipe).
-BITS_PER_WEIGHT = {"Q4_0": 4.5, "Q4_K_M": 4.85, "Q8_0": 8.5, "F16": 16.0}
+# Vision models whose vision-tower keys are not in the catalog (docs/catalog.md says why).
+VISION_KEYS_UNCONFIRMED = {"qwen3.5:4b"}
+
+# Whole-file bits per weight of each quantization (llama.cpp's block sizes; Q4_K_M is a mixed recipe;
+# MXFP4 is 32 four-bit values sharing one 8-bit scale).
+BITS_PER_WEIGHT = {"Q4_0": 4.5, "Q4_K_M": 4.85, "Q8_0": 8.5, "F16": 16.0, "BF16": 16.0, "MXFP4": 4.25}
 
 
 def _gb(text: str) -> float:
@@ -118,7 +129,9 @@ def test_kv_heads_divide_heads(entry: CatalogEntry) -> None:
     arch = entry.model_info["general.architecture"]
     heads = entry.model_info[f"{arch}.attention.head_count"]
     kv_heads = entry.model_info.get(f"{arch}.attention.head_count_kv", heads)
-    assert 0 < kv_heads <= heads and heads % kv_heads == 0
+    # Ollama writes one figure per layer for models whose layers differ (gemma4's sliding and global layers).
+    for kv in kv_heads if isinstance(kv_heads, list) else [kv_heads]:
+        assert 0 < kv <= heads and heads % kv == 0
 
 
 _SIZED = [e for e in _entries() if e.file_size_bytes and e.parameter_count]
@@ -148,21 +161,22 @@ def test_purpose_follows_the_size_rule(entry: CatalogEntry) -> None:
     assert entry.purpose is expected
 
 
-@pytest.mark.parametrize("name", VISION_MODELS)
+@pytest.mark.parametrize("name", REQUIRED_VISION_MODELS)
 def test_vision_models_have_the_vision_capability(catalog: Catalog, name: str) -> None:
     entry = catalog.get(name)
     assert entry is not None
     assert "vision" in entry.capabilities and "completion" in entry.capabilities
 
 
-def test_only_vision_models_carry_projectors_or_vision_keys(catalog: Catalog) -> None:
+def test_vision_capability_goes_with_vision_facts(catalog: Catalog) -> None:
+    """A vision model carries a projector or vision-tower keys, and only vision models do."""
     for entry in catalog:
         arch = entry.model_info["general.architecture"]
         has_vision_facts = entry.projector_bytes > 0 or f"{arch}.vision.block_count" in entry.model_info
-        if has_vision_facts:
-            assert "vision" in entry.capabilities, entry.name
-        if entry.name not in VISION_MODELS:
-            assert "vision" not in entry.capabilities, entry.name
+        if entry.name in VISION_KEYS_UNCONFIRMED:
+            assert "vision" in entry.capabilities and not has_vision_facts, entry.name
+        else:
+            assert has_vision_facts == ("vision" in entry.capabilities), entry.name
 
 
 def test_embedding_model_is_specialized_and_cannot_chat(catalog: Catalog) -> None:
@@ -214,3 +228,95 @@ def test_user_catalog_merges_over_the_builtin_one(tmp_path: Path) -> None:
 
 def test_missing_user_catalog_leaves_the_builtin_one(tmp_path: Path) -> None:
     assert [e.name for e in load_catalog(tmp_path / "absent.json")] == [e.name for e in load_catalog()]
+
+
+# --------------------------------------------------------------------------------------- quality
+
+_MEASURED_FIGURE = re.compile(r"^(?:measured|published): [^;]*?(?:average|mean over tasks) (\d+\.\d+)")
+
+
+def test_catalog_covers_the_field(catalog: Catalog) -> None:
+    entries = list(catalog)
+    assert len(entries) >= 60
+    vision = [e for e in entries if "vision" in e.capabilities]
+    assert {e.purpose for e in vision} >= {ModelPurpose.SPEED, ModelPurpose.BALANCED, ModelPurpose.QUALITY}
+    assert len([e for e in entries if "embedding" in e.capabilities]) >= 5
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+def test_every_entry_has_a_score_on_its_benchmark_set_and_a_source(entry: CatalogEntry) -> None:
+    assert entry.quality_score is not None and 0 <= entry.quality_score <= 100
+    assert entry.quality_benchmark == benchmark_for(entry.capabilities)
+    kind, _, text = entry.quality_source.partition(": ")
+    assert kind in SOURCE_KINDS and len(text) > 20, entry.quality_source
+
+
+@pytest.mark.parametrize("entry", _entries(), ids=_ids(_entries()))
+def test_a_quoted_figure_is_the_score(entry: CatalogEntry) -> None:
+    """Measured and published sources quote the average they come from; it is the score."""
+    match = _MEASURED_FIGURE.match(entry.quality_source)
+    if is_estimate(entry.quality_source):
+        assert match is None
+    else:
+        assert match is not None, entry.quality_source
+        assert float(match.group(1)) == entry.quality_score
+
+
+def test_entries_beyond_the_quick_reference_leave_min_vram_to_the_estimator(catalog: Catalog) -> None:
+    assert all(e.min_vram_gb is None for e in list(catalog)[len(QUICK_REFERENCE_ROWS) :])
+
+
+def _user_catalog(tmp_path: Path, **fields: Any) -> Path:
+    entry = {"name": "my-tagger:latest", "ollama_tag": "my-tagger:latest", "size": "2B", "purpose": "speed"}
+    entry |= {"min_vram_gb": None, "download_size_mb": 1500, **fields}
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"format": "model-manager-catalog", "models": [entry]}))
+    return path
+
+
+def test_user_catalog_may_score_its_models(tmp_path: Path) -> None:
+    path = _user_catalog(
+        tmp_path, quality_score=61, quality_source="estimate: mine", quality_benchmark="OpenVLM avg"
+    )
+    entry = load_catalog(path).get("my-tagger")
+    assert entry is not None and entry.quality_score == 61.0 and isinstance(entry.quality_score, float)
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"quality_score": 101, "quality_source": "x", "quality_benchmark": "y"}, "quality_score"),
+        ({"quality_score": -1, "quality_source": "x", "quality_benchmark": "y"}, "quality_score"),
+        ({"quality_score": "high", "quality_source": "x", "quality_benchmark": "y"}, "quality_score"),
+        ({"quality_score": True, "quality_source": "x", "quality_benchmark": "y"}, "quality_score"),
+        ({"quality_score": float("nan"), "quality_source": "x", "quality_benchmark": "y"}, "quality_score"),
+        ({"quality_score": 50}, "needs a quality_source"),
+        ({"quality_score": 50, "quality_source": " ", "quality_benchmark": "y"}, "needs a quality_source"),
+        ({"quality_score": 50, "quality_source": "x", "quality_benchmark": 3}, "quality_benchmark"),
+    ],
+)
+def test_bad_quality_fields_are_refused_with_the_entry_named(
+    tmp_path: Path, fields: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(InvalidDocumentError, match="my-tagger") as caught:
+        load_catalog(_user_catalog(tmp_path, **fields))
+    assert complaint in caught.value.message
+
+
+def test_the_double_serves_every_entry_as_the_catalog_describes_it() -> None:
+    """The Ollama double takes its registry from the catalog: every tag installs and shows its facts."""
+    from model_manager.ollama_client import OllamaClient
+    from model_manager.testing import OllamaDouble
+
+    entries = _entries()
+    with OllamaDouble() as double:
+        client = OllamaClient(double.url)
+        try:
+            for entry in entries:
+                double.install(entry.ollama_tag)
+                facts = client.show(entry.ollama_tag)
+                assert set(facts.capabilities) == set(entry.capabilities), entry.name
+                assert facts.model_info["general.architecture"] == entry.family, entry.name
+            assert len(client.list_models()) == len(entries)
+        finally:
+            client.close()

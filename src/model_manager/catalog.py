@@ -55,9 +55,11 @@ def _entry_from_dict(raw: Mapping[str, Any], where: str, source: str) -> Catalog
         v = values.get(key, 0)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise InvalidDocumentError(f"{where}.{key}: expected a whole number ≥ 0")
-    for key in ("name", "ollama_tag", "size", "description", "recommended_use", "family", "quantization"):
+    strings = ("name", "ollama_tag", "size", "description", "recommended_use", "family", "quantization")
+    for key in (*strings, "quality_source", "quality_benchmark"):
         if key in values and not isinstance(values[key], str):
             raise InvalidDocumentError(f"{where}.{key}: expected a string")
+    _check_quality(values, where)
     if not isinstance(values.get("model_info", {}), dict):
         raise InvalidDocumentError(f"{where}.model_info: expected an object")
     values.setdefault("description", "")
@@ -68,6 +70,18 @@ def _entry_from_dict(raw: Mapping[str, Any], where: str, source: str) -> Catalog
     except InvalidModelNameError as exc:
         raise InvalidDocumentError(f"{where}: {exc.message}") from None
     return CatalogEntry(**values, source=source)
+
+
+def _check_quality(values: dict[str, Any], where: str) -> None:
+    """A score is a number from 0 to 100 that names its benchmark set and its source (else null)."""
+    score = values.get("quality_score")
+    if score is None:
+        return
+    if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
+        raise InvalidDocumentError(f"{where}.quality_score: expected a number from 0 to 100 or null")
+    if not values.get("quality_source", "").strip() or not values.get("quality_benchmark", "").strip():
+        raise InvalidDocumentError(f"{where}: a quality_score needs a quality_source and a quality_benchmark")
+    values["quality_score"] = float(score)
 
 
 def _read_entries(text: str, origin: str, source: str) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from .catalog import Catalog, infer_purpose, parameters_from_size
 from .errors import ModelManagerError, ModelNotFoundError, OllamaError, OllamaUnavailableError
 from .exchange import EDITABLE_FIELDS
 from .names import display_name, name_key, stored_name_key
+from .quality import estimate_quality
 from .store import Store, utc_now
 from .types import CatalogEntry, InstalledModel, ModelInfo, ModelPurpose, ModelRecord, ModelStats
 
@@ -97,13 +98,17 @@ def _catalog_info(entry: CatalogEntry, record: ModelRecord | None) -> dict[str, 
         "quantization": entry.quantization,
         "parameter_count": entry.parameter_count,
         "source": "catalog" if entry.source == "builtin" else "user_catalog",
+        "quality_score": entry.quality_score,
+        "quality_source": entry.quality_source,
+        "quality_benchmark": entry.quality_benchmark,
         "entry": entry,
         "record": record,
     }
 
 
-def _installed_info(record: ModelRecord) -> dict[str, Any]:
-    """An installed model the catalog lacks, described from ``/api/tags`` and ``/api/show``."""
+def _installed_info(record: ModelRecord, catalog: Catalog) -> dict[str, Any]:
+    """An installed model the catalog lacks, described from ``/api/tags`` and ``/api/show``, with a
+    quality estimate placed among the catalog's models of its architecture and size."""
     facts = dict(record.facts or {})
     info = facts.get("model_info") or {}
     capabilities = tuple(facts.get("capabilities") or ("completion",))
@@ -111,6 +116,8 @@ def _installed_info(record: ModelRecord) -> dict[str, Any]:
     params = float(info.get("general.parameter_count") or parameters_from_size(parameter_size))
     family = str(facts.get("family") or "")
     quant = str(facts.get("quantization_level") or "")
+    architecture = str(info.get("general.architecture") or family)
+    quality = estimate_quality(catalog, architecture, params, capabilities)
     return {
         "name": record.name,
         "ollama_tag": record.name,
@@ -128,6 +135,9 @@ def _installed_info(record: ModelRecord) -> dict[str, Any]:
         "quantization": quant,
         "parameter_count": int(params),
         "source": "ollama",
+        "quality_score": quality.score if quality else None,
+        "quality_source": quality.source if quality else "",
+        "quality_benchmark": quality.benchmark if quality else "",
         "entry": None,
         "record": record,
     }
@@ -297,7 +307,7 @@ class Inventory:
             drafts.append(_catalog_info(entry, record))
         for key, record in installed.items():
             if key not in claimed and self.catalog.by_key(key) is None:
-                drafts.append(_installed_info(record))
+                drafts.append(_installed_info(record, self.catalog))
         models = tuple(
             _finish(d, stats.get(name_key(d["name"])), overrides.get(name_key(d["name"]))) for d in drafts
         )

@@ -3,7 +3,8 @@
 ``ManagerCore`` composes the parts and holds no data of its own:
 
 * the inventory (installed state, names, ``ModelInfo`` records; ``inventory.py``),
-* the memory planner (estimates and fits; ``memory/planner.py``),
+* the memory planner (estimates and fits; ``memory/planner.py``) and the speed planner (tokens per second
+  here; ``speed_planner.py``),
 * the store (SQLite; ``store.py``), the Ollama adapter (``ollama_client.py``) and GPU detection (``gpu/``),
 * export and import (``transfer.py``).
 
@@ -40,6 +41,7 @@ from .memory.planner import MemoryPlanner
 from .names import name_key, stored_name_key
 from .ollama_defaults import KV_CACHE_TYPES
 from .recommend import Candidate, Compatibility, Recommendation, rank, reason
+from .speed_planner import SpeedPlanner
 from .store import Store
 from .transfer import CURRENT_MODEL_KEY, Transfer
 from .types import (
@@ -94,6 +96,7 @@ class ManagerCore:
         self._gpu: GPUManager | None = None
         self._switch_lock = threading.RLock()
         self.planner = MemoryPlanner(self.settings.ollama_env, lambda: self.gpu)
+        self.speeds = SpeedPlanner(self.planner, lambda: self.gpu)
         self.inventory = Inventory(
             self.catalog,
             self.store,
@@ -193,8 +196,8 @@ class ManagerCore:
         ]
 
     def metadata(self, info: ModelInfo, **extra: Any) -> dict[str, Any]:
-        """``info`` as the metadata dict every face shows, with its memory estimate."""
-        return model_dict(info, self.planner.default_estimate(info), **extra)
+        """``info`` as the metadata dict every face shows, with its memory estimate and speed here."""
+        return model_dict(info, self.planner.default_estimate(info), self.speeds.speed(info), **extra)
 
     def model_info(self, name: str) -> ModelInfo:
         """The record of ``name``. Raises ModelNotFoundError, InvalidModelNameError."""

@@ -99,6 +99,11 @@ class CatalogEntry:
     projector_bytes: int = 0
     aliases: tuple[str, ...] = ()
     model_info: Mapping[str, Any] = field(default_factory=dict)
+    quality_score: float | None = None
+    """0–100 on the benchmark set ``quality_benchmark`` names; comparable within one set only."""
+    quality_source: str = ""
+    """Where the score comes from: ``measured: …``, ``published: …`` (the maker's figure) or ``estimate: …``."""
+    quality_benchmark: str = ""
     source: str = "builtin"
 
     @property
@@ -222,6 +227,10 @@ class ModelInfo:
     source: str
     """``catalog``, ``user_catalog`` or ``ollama`` (installed, not in the catalog)."""
     stats: ModelStats
+    quality_score: float | None = None
+    """The catalog's score, or for a model the catalog lacks an estimate (``quality.estimate_quality``)."""
+    quality_source: str = ""
+    quality_benchmark: str = ""
     entry: CatalogEntry | None = field(default=None, repr=False, compare=False)
     record: ModelRecord | None = field(default=None, repr=False, compare=False)
 

@@ -10,10 +10,14 @@ from .types import ModelInfo
 
 if TYPE_CHECKING:
     from .memory.estimator import MemoryEstimate
+    from .speed import Speed
 
 
-def model_dict(info: ModelInfo, estimate: MemoryEstimate | None, **extra: Any) -> dict[str, Any]:
-    """The metadata dict of ``info`` with its memory estimate at Ollama's default settings."""
+def model_dict(
+    info: ModelInfo, estimate: MemoryEstimate | None, speed: Speed | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The metadata dict of ``info`` with its memory estimate at Ollama's default settings and its
+    generation speed here (measured, or estimated from memory bandwidth; None for embedding models)."""
     s = info.stats
     return {
         "name": info.name,
@@ -37,5 +41,11 @@ def model_dict(info: ModelInfo, estimate: MemoryEstimate | None, **extra: Any) -
         "success_rate": s.success_rate,
         "estimated_vram_gb": round(estimate.total_gib, 2) if estimate else None,
         "memory_estimate": estimate.to_dict() if estimate else None,
+        "quality_score": info.quality_score,
+        "quality_source": info.quality_source,
+        "quality_benchmark": info.quality_benchmark,
+        "tokens_per_second": speed.tokens_per_second if speed else None,
+        "speed_source": speed.source if speed else None,
+        "speed_basis": speed.basis if speed else None,
         **extra,
     }

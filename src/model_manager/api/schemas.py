@@ -171,6 +171,24 @@ class ModelMetadata(BaseModel):
     quantization: str
     parameter_count: int
     source: str
+    quality_score: float | None = Field(
+        default=None,
+        description="0-100 on the benchmark set quality_benchmark names (comparable within one set only)",
+    )
+    quality_source: str = Field(
+        default="",
+        description="Where the score comes from: 'measured: ...', 'published: ...' or 'estimate: ...'",
+    )
+    quality_benchmark: str = Field(
+        default="", description="OpenVLM avg, Open LLM Leaderboard v2 avg or MTEB en avg (docs/catalog.md)"
+    )
+    tokens_per_second: float | None = Field(
+        default=None, description="Generation speed on this machine; null for embedding models"
+    )
+    speed_source: Literal["estimated", "measured"] | None = Field(
+        default=None, description="'measured' by a benchmark here, else 'estimated' from memory bandwidth"
+    )
+    speed_basis: str | None = Field(default=None, description="How tokens_per_second was had, in one line")
 
 
 class ModelStatistics(BaseModel):

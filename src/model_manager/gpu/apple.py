@@ -77,6 +77,16 @@ def _limit(system: System, metal: MetalQuery) -> tuple[int, str, bool, list[str]
     return estimate_limit(memsize), "estimate-from-hw.memsize", False, notes
 
 
+def chip_name(system: System) -> str:
+    """The chip ("Apple M2 Pro", from ``machdep.cpu.brand_string``) that names the device, so that its
+    memory bandwidth can be looked up; "" when sysctl cannot tell."""
+    try:
+        brand = system.run(["sysctl", "-n", "machdep.cpu.brand_string"]).strip()
+    except CommandError:
+        return ""
+    return brand if brand.startswith("Apple") else ""
+
+
 def probe_apple(system: System, metal: MetalQuery, host: HostReader) -> ProbeResult:
     """The Metal device on Apple Silicon."""
     if system.system != "Darwin":
@@ -94,6 +104,7 @@ def probe_apple(system: System, metal: MetalQuery, host: HostReader) -> ProbeRes
             )
         return Reading(limit, min(limit, available), exact, source, True, "free bounded by available RAM")
 
-    slot = DeviceSlot("metal", "metal:0", "Apple GPU (Metal)", METAL_RESERVE_BYTES, read, integrated=True)
+    name = f"{chip_name(system) or 'Apple'} GPU (Metal)"
+    slot = DeviceSlot("metal", "metal:0", name, METAL_RESERVE_BYTES, read, integrated=True)
     detail = "; ".join([f"GPU limit {limit / GIB:.2f} GiB from {source}", *notes])
     return ProbeResult("found", detail, [slot])

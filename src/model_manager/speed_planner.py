@@ -1,0 +1,148 @@
+"""Speed estimates for model records on this machine: GPU detection's device names mapped to memory
+bandwidth (``speed.lookup_bandwidth``), the memory planner's estimate for the KV cache and the fit, and
+``speed.estimate_speed`` for the figure.
+
+A model that does not fit fully is read partly from host RAM, in the share of its layers that Ollama
+would leave on the CPU. The KV cache is read as far as ``filled_tokens`` fill it. Embedding models
+generate no text and get no speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .memory.estimator import MemoryEstimate, layers_on_gpu
+from .memory.sizing import sizing_of
+from .speed import (
+    DEFAULT_HOST,
+    FILLED_CONTEXT_TOKENS,
+    UNKNOWN_GPU,
+    MemorySystem,
+    Speed,
+    bytes_per_token,
+    estimate_speed,
+    lookup_bandwidth,
+)
+from .types import ModelInfo
+from .units import gib_bytes
+
+if TYPE_CHECKING:
+    from .gpu import GPUManager
+    from .memory.planner import MemoryPlanner
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where this machine reads weights from: the GPU's memory (None without one) and host RAM, and the
+    GPU memory a model may use."""
+
+    gpu: MemorySystem | None
+    host: MemorySystem
+    gpu_bytes: int
+
+
+def machine_of(gpu: GPUManager) -> Machine:
+    """The largest usable device of the backend detection chose; an override without a detected GPU
+    stands for a GPU of unknown type."""
+    backend = gpu.get_backend()
+    devices = [d for d in gpu.get_devices() if d.backend == backend and d.usable_bytes > 0]
+    usable = gib_bytes(gpu.get_largest_device_gb())
+    if backend == "cpu" or not devices:
+        if gpu.override_gb is None:
+            return Machine(None, DEFAULT_HOST, 0)
+        return Machine(UNKNOWN_GPU, DEFAULT_HOST, usable)
+    device = max(devices, key=lambda d: d.usable_bytes)
+    memory = lookup_bandwidth(device.name)
+    if memory is None:
+        memory = MemorySystem(f"{device.name} (not in the bandwidth table)", *_unknown(backend))
+    # Apple's GPU and CPU read the same unified memory.
+    host = memory if memory.kind == "unified" else DEFAULT_HOST
+    return Machine(memory, host, usable)
+
+
+def _unknown(backend: str) -> tuple[float, str, str]:
+    if backend == "metal":
+        return 100.0, "unified", "assumed: the base Apple M2/M3 chip"
+    return UNKNOWN_GPU.bandwidth_gbps, UNKNOWN_GPU.kind, "assumed: an RTX 3070-class card"
+
+
+class SpeedPlanner:
+    """Estimated generation speed of model records, at Ollama's default settings on this machine (or on a
+    GPU of a given size with this machine's kind of memory)."""
+
+    def __init__(
+        self,
+        planner: MemoryPlanner,
+        gpu: Callable[[], GPUManager],
+        *,
+        filled_tokens: int = FILLED_CONTEXT_TOKENS,
+    ) -> None:
+        self._planner, self._gpu = planner, gpu
+        self.filled_tokens = filled_tokens
+        self._machine: Machine | None = None
+        self._cache: dict[tuple[str, str, bool, float | None], tuple[MemoryEstimate, Speed]] = {}
+
+    def machine(self) -> Machine:
+        if self._machine is None:
+            self._machine = machine_of(self._gpu())
+        return self._machine
+
+    def speed(self, info: ModelInfo, vram_gb: float | None = None) -> Speed | None:
+        """The estimate for ``info``; None for a model that generates no text or that nothing describes."""
+        if "completion" not in info.capabilities:
+            return None
+        estimate = self._planner.default_estimate(info, vram_gb)
+        sizing = sizing_of(info)
+        if estimate is None or sizing is None:
+            return None
+        key = (info.key, info.ollama_tag, info.installed, vram_gb)
+        cached = self._cache.get(key)
+        # The planner's estimate is rebuilt when installed models change; the speed follows it.
+        if cached is not None and cached[0] is estimate:
+            return cached[1]
+        machine = self.machine()
+        gpu_bytes = gib_bytes(vram_gb) if vram_gb is not None else machine.gpu_bytes
+        read = bytes_per_token(
+            sizing.model_info,
+            sizing.weights_bytes,
+            info.quantization,
+            kv_cache_bytes=estimate.kv_cache_bytes,
+            cache_tokens=estimate.allocated_context or estimate.context_length,
+            context_tokens=min(self.filled_tokens, estimate.context_length),
+        )
+        share = self._gpu_share(
+            sizing.model_info, sizing.weights_bytes, sizing.projector_bytes, estimate, gpu_bytes
+        )
+        found = estimate_speed(read, machine.gpu, machine.host, share if machine.gpu is not None else 0.0)
+        filled = min(self.filled_tokens, estimate.context_length)
+        note = f"; {filled:,} of {estimate.context_length:,} context tokens filled"
+        note += "" if share >= 1 else f"; {share:.0%} of the layers on the GPU"
+        result = Speed(found.tokens_per_second, found.source, found.basis + note)
+        self._cache[key] = (estimate, result)
+        return result
+
+    @staticmethod
+    def _gpu_share(
+        model_info: Mapping[str, Any], weights: int, projector: int, estimate: MemoryEstimate, gpu_bytes: int
+    ) -> float:
+        """The share of the layers on the GPU: all when the estimate fits, else as Ollama would offload."""
+        if gpu_bytes <= 0:
+            return 0.0
+        if estimate.total_bytes <= gpu_bytes:
+            return 1.0
+        try:
+            on_gpu, total = layers_on_gpu(
+                model_info,
+                weights,
+                gpu_bytes,
+                context_length=estimate.context_length,
+                kv_cache_type=estimate.kv_cache_type,
+                num_parallel=estimate.num_parallel,
+                flash_attention=estimate.flash_attention,
+                projector_bytes=projector,
+            )
+        except ValueError:
+            return min(1.0, gpu_bytes / estimate.total_bytes)
+        return on_gpu / total if total else 0.0
