@@ -95,6 +95,10 @@ def test_current_is_null_then_the_switched_model(client: TestClient, ollama: Oll
         "success": True,
         "model": None,
         "info": None,
+        "loaded": False,
+        "expires_at": None,
+        "size_vram_gb": None,
+        "processor": None,
     }
     ollama.install(SMALL_TAG)
     success(client.post("/api/model/switch", json={"model": SMALL}))

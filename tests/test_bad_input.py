@@ -17,7 +17,7 @@ BAD_NAMES: list[Any] = [
     "..\\..\\windows",
     "model\x00",
     "mo\x1bdel",
-    "model\n",
+    "mo\ndel",  # surrounding white space is trimmed, as Ollama does; inside a name it is refused
     "model;rm -rf ~",
     "$(touch /tmp/pwned)",
     "`id`",

@@ -20,7 +20,7 @@ from helpers import catalog_tag
 from model_manager import ModelManager
 from model_manager.cli import build_parser, main
 from model_manager.cli.progress import PlainDisplay
-from model_manager.cli.render import download_size, gb, processor, size_bytes, vram
+from model_manager.cli.render import download_size, gb, size_bytes, vram
 from model_manager.testing import OllamaDouble
 
 
@@ -206,11 +206,18 @@ def test_list_with_ollama_down_still_answers(cli: Cli, down_url: str) -> None:
 def test_current_before_and_after_use(cli: Cli, manager: ModelManager, ollama: OllamaDouble) -> None:
     ollama.install(catalog_tag(manager, "llama3.2:1b-instruct"))
     assert cli("current").out == "No current model. Choose one with: model-manager use MODEL\n"
-    assert cli("current", "--json").json() == {"current_model": None, "installed_state_known": True}
+    assert cli("current", "--json").json() == {
+        "current_model": None,
+        "loaded": False,
+        "expires_at": None,
+        "size_vram_gb": None,
+        "processor": None,
+        "installed_state_known": True,
+    }
     result = cli("use", "llama3.2:1b")
     assert (result.code, result.out) == (0, "Switched to llama3.2:1b-instruct\n")
     assert ollama.loaded() == [catalog_tag(manager, "llama3.2:1b-instruct")]
-    assert cli("current").out == "Current model: llama3.2:1b-instruct\n"
+    assert cli("current").out.startswith("Current model: llama3.2:1b-instruct\nLoaded: 100% GPU, ")
     assert cli("current", "--json").json()["current_model"] == "llama3.2:1b-instruct"
     assert "* current model" in cli("list").out
 
@@ -263,7 +270,7 @@ def test_ps_when_the_model_spills_to_ram(cli: Cli, manager: ModelManager, ollama
     ollama.load(tag)
     (loaded,) = cli("ps", "--json").json()["models"]
     assert 0 < loaded["gpu_fraction"] < 1
-    assert processor(loaded["gpu_fraction"]) in cli("ps").out
+    assert loaded["processor"] in cli("ps").out
     assert "CPU/GPU" in cli("ps").out
 
 
@@ -622,13 +629,6 @@ def test_download_size_as_the_quick_reference_writes_it(mb: int, text: str) -> N
 def test_vram_as_the_quick_reference_writes_it(value: float, text: str) -> None:
     assert vram(value) == text
     assert vram(value, estimated=True) == "~" + text
-
-
-@pytest.mark.parametrize(
-    ("fraction", "text"), [(1.0, "100% GPU"), (0.0, "100% CPU"), (0.52, "48%/52% CPU/GPU")]
-)
-def test_processor_as_ollama_ps_writes_it(fraction: float, text: str) -> None:
-    assert processor(fraction) == text
 
 
 def test_gb_and_bytes() -> None:

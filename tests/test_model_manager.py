@@ -301,7 +301,7 @@ class TestErrorCodes:
         ollama.ram_bytes = 1 << 30
         assert manager.switch_model("llama3.1:8b-instruct") is False
         assert isinstance(manager.last_error, InsufficientVramError)
-        assert "model requires more system memory" in manager.last_error.message
+        assert "llama-server reported out-of-memory during startup" in manager.last_error.message
         assert manager.get_current_model() is None
 
     def test_download_failed(self, manager: ModelManager, ollama: OllamaDouble) -> None:

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InvalidRequestError, InvalidSettingError
 from .units import MAX_GB
+
+if TYPE_CHECKING:
+    import ipaddress
 
 APP_NAME = "model-manager"
 DB_FILENAME = "model_manager.db"
@@ -29,6 +34,14 @@ DEFAULT_PULL_SILENCE_S = 120.0
 """Seconds of silence after which a pull is abandoned."""
 DEFAULT_BACKUPS_KEEP = 10
 """Backups of the state before an import kept in ``<home>/backups/`` (the newest ones)."""
+
+DEFAULT_VERIFY_MB_S = 50.0
+"""MB/s the slowest disk is assumed to re-read a download at: Ollama hashes every fetched blob after the
+download and says nothing meanwhile, so that phase's silence limit grows with the bytes (a 40 GB model:
+800 s on top of the pull's silence limit)."""
+KEEP_ALIVE_ENV = "MODEL_MANAGER_KEEP_ALIVE"
+MAX_DURATION_NS = 2**63 - 1
+"""Go's largest ``time.Duration``."""
 
 
 def process_environment() -> Mapping[str, str]:
@@ -72,7 +85,10 @@ class Settings:
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S
     pull_silence_timeout_s: float = DEFAULT_PULL_SILENCE_S
-    keep_alive: str | None = None
+    verify_mb_s: float = DEFAULT_VERIFY_MB_S
+    keep_alive: int | str | None = None
+    """The ``keep_alive`` every load sends, in a form Ollama's JSON decoder takes exactly (see
+    ``parse_keep_alive``); None leaves it to Ollama (``OLLAMA_KEEP_ALIVE``, else 5 minutes)."""
     vram_gb: float | None = None
     api_token: str | None = None
     backups_keep: int = DEFAULT_BACKUPS_KEEP
@@ -100,16 +116,17 @@ def _env_gb(env: Mapping[str, str], key: str) -> float | None:
         raise InvalidSettingError(f"{key}={raw!r}: {exc.detail}") from None
 
 
-def _env_seconds(env: Mapping[str, str], key: str, default: float) -> float:
+def _env_seconds(env: Mapping[str, str], key: str, default: float, unit: str = "seconds") -> float:
+    """A positive number of ``unit``."""
     raw = env.get(key, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise InvalidSettingError(f"{key}={raw!r} is not a number of seconds") from None
+        raise InvalidSettingError(f"{key}={raw!r} is not a number of {unit}") from None
     if not math.isfinite(value) or value <= 0:
-        raise InvalidSettingError(f"{key}={raw!r} must be a finite number of seconds > 0")
+        raise InvalidSettingError(f"{key}={raw!r} must be a finite number of {unit} > 0")
     return value
 
 
@@ -120,6 +137,155 @@ def _env_count(env: Mapping[str, str], key: str, default: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise InvalidSettingError(f"{key}={raw!r} must be a whole number ≥ 1")
     return int(raw)
+
+
+# --- keep-alive: what Ollama's OLLAMA_KEEP_ALIVE accepts -------------------------------------------
+
+_GO_UNITS_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9}
+_GO_UNITS_NS["h"] = 3600 * 10**9
+_GO_GROUP = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+_GO_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def go_duration_ns(text: str) -> int | None:
+    """Nanoseconds of a Go duration (golang/go src/time/format.go ``ParseDuration``: ``10m``,
+    ``1h30m``, ``-1.5s``, ``0``), or None when Go would refuse it."""
+    rest, sign = text, 1
+    if rest[:1] in "+-" and rest:
+        sign, rest = (-1 if rest[0] == "-" else 1), rest[1:]
+    if rest == "0":
+        return 0
+    total = 0
+    while rest:
+        group = _GO_GROUP.match(rest)
+        assert group is not None
+        whole, frac, unit = group.groups()
+        if not (whole or frac) or unit not in _GO_UNITS_NS:
+            return None
+        scale = _GO_UNITS_NS[unit]
+        total += int(whole or 0) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+        if total > MAX_DURATION_NS:
+            return None
+        rest = rest[group.end() :]
+    return sign * total if text not in ("", "+", "-") else None
+
+
+def parse_keep_alive(raw: str | None, what: str = KEEP_ALIVE_ENV) -> int | str | None:
+    """``raw`` read as ollama/ollama envconfig/config.go ``KeepAlive`` reads ``OLLAMA_KEEP_ALIVE`` (after
+    ``Var``'s trimming of white space and quotes): a Go duration first, else whole seconds; negative
+    keeps the model loaded. Returns it in the form the JSON field takes exactly (api/types.go
+    ``Duration.UnmarshalJSON``: a number is seconds and negative is forever, a string is a Go duration):
+    whole seconds as a number, -1 for "keep loaded", otherwise ``"<n>ns"``. None when unset.
+
+    Raises InvalidSettingError naming ``what`` for 0 (a load with keep-alive 0 is Ollama's unload) and
+    for anything Ollama would not read (it falls back to 5 minutes without a word).
+    """
+    text = (raw or "").strip().strip("\"'")
+    if not text:
+        return None
+    ns = go_duration_ns(text)
+    if ns is None and _GO_INTEGER.fullmatch(text):
+        ns = int(text) * 10**9
+    if ns is None or abs(ns) > MAX_DURATION_NS:
+        raise InvalidSettingError(
+            f"{what}={raw!r} is not a keep-alive: use a Go duration (10m, 1h30m, -1m) or whole seconds "
+            "(300); negative keeps the model loaded"
+        )
+    if ns == 0:
+        raise InvalidSettingError(
+            f"{what}={raw!r}: 0 would unload each model as soon as it is loaded; use a duration such "
+            "as 10m, or -1 to keep it loaded"
+        )
+    if ns < 0:
+        return -1
+    return ns // 10**9 if ns % 10**9 == 0 else f"{ns}ns"
+
+
+# --- OLLAMA_HOST: where Ollama listens, read as Ollama's own CLI reads it --------------------------
+
+DEFAULT_OLLAMA_PORT = 11434
+
+
+def ollama_base_url(value: str | None) -> str:
+    """The base URL a client dials for ``value`` (``OLLAMA_HOST``), as ollama/ollama envconfig/config.go
+    reads it: ``Var`` (white space and surrounding quotes trimmed), ``Host`` (default scheme http and
+    port 11434, 80/443 for an explicit http/https, ``ollama.com`` alone meaning https on 443, a path
+    kept, an invalid port replaced by the default), then ``ConnectableHost`` (an unspecified address,
+    ``0.0.0.0`` or ``::``, dialled as 127.0.0.1 or ::1). An empty host (``:8080``) is dialled as
+    127.0.0.1, where Go's dialer assumes the local system. Never raises: Ollama refuses no value.
+    """
+    text = (value or "").strip().strip("\"'").strip()
+    scheme, sep, hostport = text.partition("://")
+    default_port = str(DEFAULT_OLLAMA_PORT)
+    if not sep:
+        scheme, hostport = "http", text
+        if text == "ollama.com":
+            scheme, hostport = "https", "ollama.com:443"
+    elif scheme in ("http", "https"):
+        default_port = "80" if scheme == "http" else "443"
+    hostport, _, path = hostport.partition("/")
+    split = _split_host_port(hostport)
+    if split is None:
+        host, port = "127.0.0.1", default_port
+        ip = _go_ip(hostport.strip("[]"))
+        if ip is not None:
+            host = str(ip)
+        elif hostport:
+            host = hostport
+    else:
+        host, port = split
+    port = _port(port, default_port)
+    ip = _go_ip(host)
+    if ip is not None and ip.is_unspecified:
+        host = "127.0.0.1" if ip.version == 4 else "::1"
+    host = f"[{host}]" if ":" in host else host or "127.0.0.1"
+    return f"{scheme}://{host}:{port}" + (f"/{path}" if path else "")
+
+
+def _split_host_port(hostport: str) -> tuple[str, str] | None:
+    """Go's ``net.SplitHostPort``; None where it returns an error."""
+    colon = hostport.rfind(":")
+    if colon < 0:
+        return None
+    start = 0
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0 or end + 1 != colon:
+            return None
+        host, start = hostport[1:end], end + 1
+    else:
+        host = hostport[:colon]
+        if ":" in host:
+            return None
+    if "[" in hostport[1 if start else 0 :] or "]" in hostport[start:]:
+        return None
+    return host, hostport[colon + 1 :]
+
+
+def _go_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Go's ``net.ParseIP`` as ``String()`` prints it (an IPv4-mapped address as IPv4; no zones)."""
+    import ipaddress  # here: the command line's start-up does not pay for it
+
+    if "%" in text:
+        return None
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _port(port: str, default: str) -> str:
+    """``strconv.ParseInt(port, 10, 32)`` within 0–65535, else the default (Ollama logs "invalid port,
+    using default"); written as a plain number."""
+    if re.fullmatch(r"[+-]?\d{1,10}", port) and 0 <= int(port) <= 65535:
+        return str(int(port))
+    import logging
+
+    logging.getLogger(__name__).warning("OLLAMA_HOST: invalid port %r, using %s", port, default)
+    return default
 
 
 def default_home(env: Mapping[str, str]) -> Path:
@@ -149,7 +315,8 @@ def load_settings(
         request_timeout_s=_env_seconds(env, "MODEL_MANAGER_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_S),
         load_timeout_s=_env_seconds(env, "MODEL_MANAGER_LOAD_TIMEOUT", DEFAULT_LOAD_TIMEOUT_S),
         pull_silence_timeout_s=_env_seconds(env, "MODEL_MANAGER_PULL_TIMEOUT", DEFAULT_PULL_SILENCE_S),
-        keep_alive=env.get("MODEL_MANAGER_KEEP_ALIVE") or None,
+        verify_mb_s=_env_seconds(env, "MODEL_MANAGER_VERIFY_MB_S", DEFAULT_VERIFY_MB_S, "MB/s"),
+        keep_alive=parse_keep_alive(env.get(KEEP_ALIVE_ENV)),
         vram_gb=_env_gb(env, "MODEL_MANAGER_VRAM_GB"),
         api_token=env.get("MODEL_MANAGER_API_TOKEN") or None,
         backups_keep=_env_count(env, "MODEL_MANAGER_BACKUPS_KEEP", DEFAULT_BACKUPS_KEEP),

@@ -9,6 +9,7 @@ the user should do about it, and how the REST API (status) and the CLI (exit cod
     ├── CannotDeleteCurrentError            "Cannot delete current"   → Switch first
     ├── OllamaUnavailableError              "Ollama unreachable"      → start Ollama / set OLLAMA_HOST
     ├── OllamaError                         any other failure Ollama reported
+    ├── LoadTimedOutError                   "Load timed out": a load said nothing past the load timeout
     ├── InvalidRequestError                 bad input (422; CLI exit 2)
     │   ├── InvalidModelNameError           "Invalid model name"
     │   ├── InvalidDocumentError            an import document or catalog file that does not validate
@@ -77,6 +78,13 @@ _ROWS = (
     ),
     ErrorKind(
         "ollama_error", "Ollama error", "Ollama refused the request", "Check the Ollama server log", 502
+    ),
+    ErrorKind(
+        "load_timed_out",
+        "Load timed out",
+        "Ollama did not finish loading the model within MODEL_MANAGER_LOAD_TIMEOUT",
+        "Raise MODEL_MANAGER_LOAD_TIMEOUT for large models or slow disks, and check the Ollama server log",
+        504,
     ),
     ErrorKind("store_error", "Store error", "The metadata store failed", "Check MODEL_MANAGER_HOME", 500),
     ErrorKind(
@@ -307,6 +315,12 @@ class OllamaError(ModelManagerError):
     """Ollama answered with an error this package has no more specific class for."""
 
     kind_key = "ollama_error"
+
+
+class LoadTimedOutError(ModelManagerError):
+    """A model load sent no answer within the load timeout (Ollama aborts a load whose client hangs up)."""
+
+    kind_key = "load_timed_out"
 
 
 class InvalidRequestError(ModelManagerError):

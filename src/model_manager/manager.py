@@ -45,6 +45,7 @@ from .speed_planner import SpeedPlanner
 from .store import Store
 from .transfer import CURRENT_MODEL_KEY, Transfer
 from .types import (
+    CurrentModel,
     Health,
     LoadedModel,
     ModelInfo,
@@ -52,6 +53,7 @@ from .types import (
     ModelStats,
     Priority,
     ProgressCallback,
+    RunningModel,
     Statistics,
 )
 from .units import GIB
@@ -119,6 +121,7 @@ class ManagerCore:
                 timeout_s=self.settings.request_timeout_s,
                 load_timeout_s=self.settings.load_timeout_s,
                 pull_silence_timeout_s=self.settings.pull_silence_timeout_s,
+                verify_mb_s=self.settings.verify_mb_s,
             )
         return self._ollama
 
@@ -246,6 +249,27 @@ class ManagerCore:
             raise ModelNotInstalledError(f"{current} (the current model) is no longer installed in Ollama")
         return current
 
+    def current_state(self) -> CurrentModel:
+        """The current model beside what Ollama has loaded now (``/api/ps``): Ollama unloads an idle
+        model after its keep-alive, so the current model is often not loaded.
+
+        Raises ModelNotInstalledError as ``current_model`` does.
+        """
+        name = self.current_model()
+        if name is None:
+            return CurrentModel(None)
+        try:
+            running = self.ollama.running()
+        except ModelManagerError as exc:
+            log.info("what Ollama has loaded is unknown: %s", exc.message)
+            return CurrentModel(name, loaded_known=False)
+        return CurrentModel(name, self._running_entry(name, running))
+
+    def _running_entry(self, name: str, running: list[RunningModel]) -> RunningModel | None:
+        info = self.inventory.snapshot().find_key(stored_name_key(name)) if running else None
+        keys = {stored_name_key(name)} | ({name_key(info.ollama_tag)} if info else set())
+        return next((r for r in running if stored_name_key(r.name) in keys), None)
+
     def switch(self, name: str) -> SwitchResult:
         """Load ``name``, unload the previous current model, persist the choice.
 
@@ -263,11 +287,33 @@ class ManagerCore:
             fit = self._room_for(info, previous)
             if fit is not None and fit.level == "none":
                 raise InsufficientVramError(f"{info.name} {fit.describe()}")
-            self.ollama.load(info.ollama_tag, keep_alive=self.settings.keep_alive)
+            try:
+                self.ollama.load(info.ollama_tag, self.settings.keep_alive, capabilities=_capabilities(info))
+            except ModelManagerError as exc:
+                self._reconcile_failed_load(exc, info, previous_name)
             if previous_name is not None and stored_name_key(previous_name) != info.key:
                 self._unload_quietly(previous.ollama_tag if previous else previous_name)
             self.store.set_state(CURRENT_MODEL_KEY, info.name)
             return SwitchResult(info, fit)
+
+    def _reconcile_failed_load(self, exc: ModelManagerError, info: ModelInfo, previous: str | None) -> None:
+        """After a failed load, ask Ollama what it has (it may have evicted the previous model to make
+        room, or finished the load after all). Returns when ``info`` is loaded, so the switch
+        completes; otherwise raises ``exc`` saying what is loaded now."""
+        try:
+            running = self.ollama.running()
+        except ModelManagerError:
+            raise exc from None
+        if self._running_entry(info.name, running) is not None:
+            log.info("loading %s failed (%s), but Ollama has it loaded", info.name, exc.message)
+            return
+        if previous is None or stored_name_key(previous) == info.key:
+            raise exc
+        if self._running_entry(previous, running) is None:
+            note = f"{previous} is still the current model but Ollama no longer has it loaded"
+        else:
+            note = f"{previous} is still the current model and still loaded"
+        raise type(exc)(f"{exc.detail}; {note}", **exc.fields) from exc
 
     def _live_snapshot(self) -> Snapshot:
         """Records after reading what Ollama has now. Raises OllamaUnavailableError."""
@@ -357,10 +403,12 @@ class ManagerCore:
                 store_failure = StoreError(f"{self.store.path} has no schema")
         except ModelManagerError as exc:
             store_failure = exc
+        version = None
         try:
             version = self.ollama.version()
+            self.ollama.list_models()  # an answer listings can use, not just one that says hello
         except ModelManagerError as exc:
-            return Health(self.store.path, self.ollama.host, None, store_failure, exc)
+            return Health(self.store.path, self.ollama.host, version, store_failure, exc)
         return Health(self.store.path, self.ollama.host, version, store_failure)
 
     # --- compatibility and recommendation ---------------------------------------------------------
@@ -467,6 +515,12 @@ class ManagerCore:
     def import_document(self, path: str | os.PathLike[str]) -> str:
         """Read and import the document at ``path``. Raises FileAccessError, InvalidDocumentError."""
         return self.transfer.import_document(path)
+
+
+def _capabilities(info: ModelInfo) -> tuple[str, ...]:
+    """What Ollama's ``/api/show`` said the model can do (stored at sync), else the catalog's word."""
+    facts = info.record.facts if info.record is not None else None
+    return tuple(str(c) for c in (facts or {}).get("capabilities") or info.capabilities)
 
 
 def _parse(kind: type[_W], value: object) -> _W:

@@ -12,27 +12,35 @@ The official ``ollama`` Python client is not used: its public API drops fields t
 ``transport`` argument takes ``httpx.MockTransport`` in unit tests, while integration tests use the
 real loopback Ollama double (``model_manager.testing``).
 
-Timeouts differ per call: quick metadata calls fail fast, a model load may legitimately take minutes,
-and a pull's limit is on *silence* (httpx's read timeout applies per read), never on total length.
+Timeouts differ per call: quick metadata calls fail fast, a model load may legitimately take minutes
+(and sends nothing until it ends), and a pull's limit is on *silence*, never on total length, with a
+longer one while Ollama verifies what it fetched (see docs/ollama.md).
 httpx is imported on first use, as command-line start-up cannot afford it for ``--help``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
-import urllib.parse
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import closing, contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from .config import DEFAULT_LOAD_TIMEOUT_S, DEFAULT_PULL_SILENCE_S, DEFAULT_REQUEST_TIMEOUT_S
+from .config import (
+    DEFAULT_LOAD_TIMEOUT_S,
+    DEFAULT_OLLAMA_PORT,
+    DEFAULT_PULL_SILENCE_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_VERIFY_MB_S,
+    ollama_base_url,
+)
 from .errors import (
     DownloadFailedError,
     InsufficientVramError,
     InvalidModelNameError,
-    InvalidRequestError,
+    LoadTimedOutError,
     ModelManagerError,
     ModelNotFoundError,
     ModelNotInstalledError,
@@ -40,52 +48,52 @@ from .errors import (
     OllamaUnavailableError,
 )
 from .types import InstalledModel, ModelFacts, ProgressCallback, PullProgress, RunningModel
+from .units import MB
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 11434
-_MEMORY_ERROR_PREFIXES = ("model requires more system memory", "unable to load full model")
+DEFAULT_PORT = DEFAULT_OLLAMA_PORT
+parse_host = ollama_base_url
+"""``OLLAMA_HOST`` → the base URL to dial, as Ollama's own CLI reads it (see ``config.ollama_base_url``)."""
+
+OUT_OF_MEMORY = (
+    "out of memory",
+    "out of device memory",
+    "cudamalloc failed",
+    "hipmalloc failed",
+    "failed to allocate",
+    "allocation failed",
+    "not enough memory",
+    "insufficient memory",
+    "vk_error_out_of_device_memory",
+    "erroroutofmemory",
+)
+"""ollama/ollama llm/status.go ``outOfMemorySubstrings`` (``IsOutOfMemoryMessage`` matches them in any
+case): llama-server's out-of-memory lines, which reach a client as ``llama-server reported out-of-memory
+during startup: <line>`` (llm/llama_server.go ``WaitUntilRunning``)."""
+_OLDER_MEMORY_ERRORS = ("model requires more system memory", "unable to load full model")
+"""Wordings of Ollama before its llama-server loads (v0.30)."""
+VERIFYING = "verifying sha256 digest"
 
 
-def parse_host(value: str | None) -> str:
-    """Base URL for ``value`` (``OLLAMA_HOST``), parsed as the official client parses it:
-    default ``http://127.0.0.1:11434``; ``http``/``https`` imply ports 80/443; a path prefix is kept.
-
-    Raises InvalidRequestError for an address that does not parse, or a port outside 0–65535.
-    """
-    value, port = value or "", DEFAULT_PORT
-    scheme, _, hostport = value.partition("://")
-    if not hostport:
-        scheme, hostport = "http", value
-    elif scheme == "http":
-        port = 80
-    elif scheme == "https":
-        port = 443
-    try:
-        split = urllib.parse.urlsplit(f"{scheme}://{hostport}")
-        host = split.hostname or "127.0.0.1"
-        port = split.port or port
-    except ValueError as exc:
-        raise InvalidRequestError(f"OLLAMA_HOST={value!r} is not a valid address: {exc}") from None
-    try:
-        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
-            host = f"[{host}]"  # urlsplit drops the brackets
-    except ValueError:
-        pass
-    path = split.path.strip("/")
-    return f"{scheme}://{host}:{port}/{path}" if path else f"{scheme}://{host}:{port}"
+def is_out_of_memory(text: str) -> bool:
+    """Whether Ollama's error text says a load ran out of memory (MLX loads say ``model requires <X> but
+    only <Y> are available``, x/mlxrunner/client.go)."""
+    lower = text.lower()
+    mlx = lower.startswith("model requires ") and " are available" in lower
+    return mlx or lower.startswith(_OLDER_MEMORY_ERRORS) or any(s in lower for s in OUT_OF_MEMORY)
 
 
 def _response_error(text: str, status: int, name: str | None) -> ModelManagerError:
     """Map an error Ollama answered with (its ``error`` text and HTTP status; -1 in a stream) to ours."""
-    if status == 404 or "not found" in text:
+    if status == 404:
         return ModelNotInstalledError(name or text, ollama_message=text)
     if "invalid model name" in text or (status == 400 and " is invalid" in text):
         return InvalidModelNameError(f"{name!r}: {text}" if name else text)
-    if text.startswith(_MEMORY_ERROR_PREFIXES) or "out of memory" in text:
+    if is_out_of_memory(text):
         return InsufficientVramError(f"{name}: {text}" if name else text, ollama_message=text)
     return OllamaError(f"{text} (HTTP {status})" if status > 0 else text, status_code=status)
 
@@ -131,12 +139,14 @@ class OllamaClient:
         timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
         load_timeout_s: float = DEFAULT_LOAD_TIMEOUT_S,
         pull_silence_timeout_s: float = DEFAULT_PULL_SILENCE_S,
+        verify_mb_s: float = DEFAULT_VERIFY_MB_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.host = parse_host(host)
         self._timeout_s = timeout_s
         self._load_timeout_s = load_timeout_s
         self._pull_silence_timeout_s = pull_silence_timeout_s
+        self._verify_mb_s = verify_mb_s
         self._transport = transport
         self._http: httpx.Client | None = None
 
@@ -149,7 +159,7 @@ class OllamaClient:
             # Plain-HTTP hosts (the usual local Ollama) use no TLS, so skip loading the CA bundle: that
             # costs tens of milliseconds per client.
             verify: ssl.SSLContext | bool = True
-            if not self.host.startswith("https://"):
+            if not self.host.lower().startswith("https://"):
                 verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             self._http = httpx.Client(
                 base_url=self.host,
@@ -160,7 +170,7 @@ class OllamaClient:
             )
         return self._http
 
-    def _timeout(self, read_s: float) -> httpx.Timeout:
+    def _timeout(self, read_s: float | None) -> httpx.Timeout:
         import httpx
 
         return httpx.Timeout(read_s, connect=min(self._timeout_s, 10.0), write=30.0, pool=30.0)
@@ -185,7 +195,13 @@ class OllamaClient:
             raise OllamaUnavailableError(f"cannot connect to Ollama at {self.host}", host=self.host) from None
         except httpx.TimeoutException as exc:
             raise OllamaUnavailableError(
-                f"Ollama at {self.host} did not answer in time ({type(exc).__name__})", host=self.host
+                f"Ollama at {self.host} did not answer in time ({type(exc).__name__})",
+                host=self.host,
+                timed_out=isinstance(exc, httpx.ReadTimeout),
+            ) from None
+        except httpx.UnsupportedProtocol as exc:
+            raise OllamaUnavailableError(
+                f"cannot connect to Ollama at {self.host}: {exc}", host=self.host
             ) from None
         except httpx.NetworkError as exc:
             raise OllamaUnavailableError(
@@ -201,7 +217,7 @@ class OllamaClient:
 
     @contextmanager
     def _exchange(
-        self, method: str, path: str, body: Mapping[str, Any] | None, read_s: float, name: str | None
+        self, method: str, path: str, body: Mapping[str, Any] | None, read_s: float | None, name: str | None
     ) -> Iterator[httpx.Response]:
         """One request to Ollama, its response open for reading; a status ≥ 400 raises ours."""
         with self._translated(name):
@@ -229,17 +245,66 @@ class OllamaClient:
             return json.loads(raw) if raw.strip() else None
 
     def _lines(
-        self, path: str, body: Mapping[str, Any], *, read_s: float, name: str | None
-    ) -> Iterator[Mapping[str, Any]]:
-        """A streamed request: one JSON object per line; an in-band ``error`` line raises ours."""
-        with self._exchange("POST", path, body, read_s, name) as response, self._translated(name):
-            for line in response.iter_lines():
-                if not line.strip():
-                    continue
-                doc = _object(json.loads(line), "a stream line")
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        limit: Callable[[], float],
+        backstop_s: float,
+        name: str | None,
+    ) -> Generator[Mapping[str, Any]]:
+        """A streamed request: one JSON object per line; an in-band ``error`` line raises ours.
+
+        ``limit()`` is the silence allowed before the next line, asked again after each one (httpx's
+        read timeout is fixed when the response starts, and a pull's phases need different limits),
+        so a reader thread does the I/O and this one waits on it. The reader's own read timeout,
+        ``backstop_s``, only ends a reader left behind on a server that never answered at all.
+        """
+        lines: queue.Queue[tuple[str, Any]] = queue.Queue()
+        opened: list[httpx.Response] = []
+        stop = threading.Event()
+
+        def read() -> None:
+            try:
+                with self._exchange("POST", path, body, backstop_s, name) as response, self._translated(name):
+                    opened.append(response)
+                    if stop.is_set():
+                        return
+                    for line in response.iter_lines():
+                        if stop.is_set():
+                            return
+                        lines.put(("line", line))
+                lines.put(("end", None))
+            except BaseException as exc:
+                lines.put(("error", exc))
+
+        reader = threading.Thread(target=read, name="ollama-stream", daemon=True)
+        reader.start()
+        try:
+            while True:
+                wait = limit()
+                try:
+                    kind, item = lines.get(timeout=wait)
+                except queue.Empty:
+                    raise OllamaUnavailableError(
+                        f"Ollama at {self.host} did not answer in time (silent for {wait:g} s)",
+                        host=self.host,
+                        timed_out=True,
+                    ) from None
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise item
+                with self._translated(name):
+                    if not item.strip():
+                        continue
+                    doc = _object(json.loads(item), "a stream line")
                 if "error" in doc:
                     raise _response_error(str(doc["error"]), -1, name)
                 yield doc
+        finally:
+            stop.set()
+            _hang_up(opened)
 
     # --- endpoints ---------------------------------------------------------------------------------
 
@@ -306,7 +371,8 @@ class OllamaClient:
             info = dict(_object(raw.get("model_info") or {}, "model_info"))
             arch = str(info.get("general.architecture") or "")
             for tensor in _field(raw, "tensors", list, []):
-                shape = tensor.get("shape") if isinstance(tensor, dict) else None
+                tensor = _object(tensor, "a tensor")
+                shape = tensor.get("shape")
                 if tensor.get("name") == "token_embd.weight" and isinstance(shape, list) and len(shape) == 2:
                     info.setdefault(f"{arch}.vocab_size", int(shape[1]))
             return ModelFacts(
@@ -327,15 +393,19 @@ class OllamaClient:
         """
         last = ""
         try:
-            for line in self._pull_lines(name):
-                last = line.status
-                if on_progress is not None:
-                    on_progress(line.status, line.completed, line.total)
+            # closing(): a callback that raises (a cancelled job) hangs up now, so Ollama stops fetching.
+            with closing(self._pull_lines(name)) as lines:
+                for line in lines:
+                    last = line.status
+                    if on_progress is not None:
+                        on_progress(line.status, line.completed, line.total)
         except ModelNotInstalledError as exc:
             raise ModelNotFoundError(name, ollama_message=str(exc)) from exc
         except OllamaError as exc:
             text = exc.detail
-            if "file does not exist" in text:
+            # Only the manifest's 404 means "no such model" (server/images.go PullModel wraps it as
+            # "pull model manifest: …"); a blob's 404 mid-pull is a bare "file does not exist".
+            if text.startswith("pull model manifest: file does not exist"):
                 raise ModelNotFoundError(f"{name} (Ollama: {text})", ollama_message=text) from exc
             raise DownloadFailedError(f"{name}: {text}", ollama_message=text) from exc
         except OllamaUnavailableError as exc:
@@ -343,32 +413,99 @@ class OllamaClient:
         if last != "success":
             raise DownloadFailedError(f"{name}: the pull stream ended before success (last status {last!r})")
 
-    def _pull_lines(self, name: str) -> Iterator[PullProgress]:
+    def verify_limit_s(self, verified_bytes: int) -> float:
+        """Silence allowed after ``verifying sha256 digest``: Ollama re-reads every fetched blob to hash
+        it and sends nothing until ``writing manifest`` (server/images.go ``PullModel``)."""
+        return self._pull_silence_timeout_s + verified_bytes / (self._verify_mb_s * MB)
+
+    def _pull_lines(self, name: str) -> Generator[PullProgress]:
+        """The pull's lines, with the silence limit of the phase Ollama is in: while it verifies, one
+        scaled to the bytes it fetched (the blobs whose first line was not already complete, as the
+        one line of a blob already on disk is)."""
+        fetched: dict[str, int] = {}
+        seen: set[str] = set()
+        verifying = False
+
+        def limit() -> float:
+            return self.verify_limit_s(sum(fetched.values())) if verifying else self._pull_silence_timeout_s
+
         body = {"model": name, "stream": True}
-        for doc in self._lines("/api/pull", body, read_s=self._pull_silence_timeout_s, name=name):
-            yield PullProgress(
-                status=_field(doc, "status", str, ""),
-                digest=_field(doc, "digest", str, ""),
-                total=_field(doc, "total", int, 0),
-                completed=_field(doc, "completed", int, 0),
-            )
+        backstop = self.verify_limit_s(1 << 40)
+        with closing(self._lines("/api/pull", body, limit=limit, backstop_s=backstop, name=name)) as docs:
+            for doc in docs:
+                line = PullProgress(
+                    status=_field(doc, "status", str, ""),
+                    digest=_field(doc, "digest", str, ""),
+                    total=_field(doc, "total", int, 0),
+                    completed=_field(doc, "completed", int, 0),
+                )
+                if line.digest and line.digest not in seen:
+                    seen.add(line.digest)
+                    if line.completed < line.total:
+                        fetched[line.digest] = line.total
+                verifying = line.status == VERIFYING
+                yield line
 
     def delete(self, name: str) -> None:
         """``/api/delete``. Raises ModelNotInstalledError when Ollama lacks the model."""
         self._call("DELETE", "/api/delete", {"model": name}, name=name)
 
-    def load(self, name: str, keep_alive: str | float | None = None) -> None:
-        """Load ``name`` into memory with an empty generate request; blocks until loaded."""
-        body: dict[str, Any] = {"model": name, "prompt": "", "stream": False}
+    def load(
+        self, name: str, keep_alive: int | float | str | None = None, *, capabilities: tuple[str, ...] = ()
+    ) -> None:
+        """Load ``name`` into memory; blocks until loaded.
+
+        A model with the ``completion`` capability (or none known) loads with an empty generate; any
+        other (an embedding model) with an empty ``/api/embed``, since Ollama refuses generate for a
+        model without ``completion`` (server/routes.go ``GenerateHandler``: 400 ``"<name>" does not
+        support generate``) and checks no capability for embed (``EmbedHandler``).
+
+        Raises LoadTimedOutError when Ollama says nothing within the load timeout (having hung up,
+        the load is aborted there: llm/llama_server.go ``WaitUntilRunning``), InsufficientVramError for
+        an out-of-memory load, ModelNotInstalledError, OllamaUnavailableError, OllamaError.
+        """
+        embed = bool(capabilities) and "completion" not in capabilities
+        try:
+            try:
+                self._load(name, keep_alive, embed=embed)
+            except OllamaError as exc:
+                if embed or "does not support generate" not in exc.detail:
+                    raise
+                self._load(name, keep_alive, embed=True)  # the facts were stale: it embeds
+        except OllamaUnavailableError as exc:
+            if not exc.fields.get("timed_out"):
+                raise
+            raise LoadTimedOutError(
+                f"{name}: Ollama sent nothing for {self._load_timeout_s:g} s (MODEL_MANAGER_LOAD_TIMEOUT); "
+                "the load was abandoned, and Ollama stops a load its client hangs up on",
+                host=self.host,
+            ) from None
+
+    def _load(self, name: str, keep_alive: int | float | str | None, *, embed: bool) -> None:
+        body: dict[str, Any] = {"model": name, "input": []} if embed else {"model": name, "prompt": ""}
         if keep_alive is not None:
             body["keep_alive"] = keep_alive
-        self._call("POST", "/api/generate", body, name=name, read_s=self._load_timeout_s)
+        path = "/api/embed" if embed else "/api/generate"
+        self._call("POST", path, body | {"stream": False}, name=name, read_s=self._load_timeout_s)
 
     def unload(self, name: str) -> None:
-        """Ask Ollama to unload ``name`` now (keep_alive 0); 200 even when it was not loaded."""
+        """Ask Ollama to unload ``name`` now (keep_alive 0); 200 even when it was not loaded, and for any
+        model (GenerateHandler unloads before it checks capabilities)."""
         self._call(
             "POST",
             "/api/generate",
             {"model": name, "prompt": "", "keep_alive": 0, "stream": False},
             name=name,
         )
+
+
+def _hang_up(opened: list[httpx.Response]) -> None:
+    """Shut the stream's socket so a reader blocked on it wakes up (closing alone may not wake it)."""
+    import socket
+
+    for response in opened:
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

@@ -8,12 +8,14 @@ Dicts exist only at the faces (``views``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from .errors import ModelManagerError
+from .units import GIB
 
 _E = TypeVar("_E", bound="_Words")
 
@@ -169,6 +171,22 @@ class RunningModel:
     def gpu_fraction(self) -> float:
         return self.size_vram_bytes / self.size_bytes if self.size_bytes else 0.0
 
+    @property
+    def processor(self) -> str:
+        """Where it runs, in ``ollama ps``'s words (ollama/ollama cmd/cmd.go ``ListRunningHandler``):
+        ``100% GPU``, ``100% CPU``, ``48%/52% CPU/GPU`` (the CPU share rounded half away from zero, as
+        Go's ``math.Round``), or ``Unknown``."""
+        size, vram = self.size_bytes, self.size_vram_bytes
+        if vram == 0:
+            return "100% CPU"
+        if vram == size:
+            return "100% GPU"
+        if vram > size or size == 0:
+            return "Unknown"
+        share = float(size - vram) / float(size) * 100
+        cpu = math.floor(share) + (1 if share - math.floor(share) >= 0.5 else 0)
+        return f"{cpu}%/{100 - cpu}% CPU/GPU"
+
 
 @dataclass(frozen=True)
 class PullProgress:
@@ -273,8 +291,40 @@ class LoadedModel:
             "size_bytes": r.size_bytes,
             "size_vram_bytes": r.size_vram_bytes,
             "gpu_fraction": r.gpu_fraction,
+            "processor": r.processor,
             "expires_at": r.expires_at,
             "context_length": r.context_length,
+        }
+
+
+@dataclass(frozen=True)
+class CurrentModel:
+    """The current model (the quick reference's: the one the app chose, while Ollama has it installed)
+    beside what Ollama has loaded (``/api/ps``). Ollama has no current model: it unloads an idle model
+    after its keep-alive and evicts one to make room for another, and loads it again on first use.
+
+    ``running`` is its ``/api/ps`` entry when loaded; ``loaded_known`` is False when ``/api/ps`` did
+    not answer (``loaded`` is then unknown and reported as None).
+    """
+
+    name: str | None
+    running: RunningModel | None = None
+    loaded_known: bool = True
+
+    @property
+    def loaded(self) -> bool | None:
+        if self.name is None:
+            return False
+        return self.running is not None if self.loaded_known else None
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.running
+        return {
+            "current_model": self.name,
+            "loaded": self.loaded,
+            "expires_at": r.expires_at if r else None,
+            "size_vram_gb": round(r.size_vram_bytes / GIB, 2) if r else None,
+            "processor": r.processor if r else None,
         }
 
 

@@ -86,9 +86,12 @@ def installed_models(manager: Manager) -> JSONResponse:
 
 @router.get("/api/model/current", tags=["models"], responses=doc(s.CurrentModelResponse, *ORIGIN_ERRORS, 409))
 def current_model(manager: Manager) -> JSONResponse:
-    """The selected model (null when none) and its metadata. 409 when Ollama no longer has it."""
-    name = manager.current_model()
-    return ok(model=name, info=manager.metadata(manager.model_info(name)) if name else None)
+    """The selected model (null when none) and its metadata, with whether Ollama has it loaded now
+    (it unloads an idle model after its keep-alive). 409 when Ollama no longer has it installed."""
+    state = manager.current_state()
+    name = state.name
+    loaded = {k: v for k, v in state.to_dict().items() if k != "current_model"}
+    return ok(model=name, info=manager.metadata(manager.model_info(name)) if name else None, **loaded)
 
 
 @router.get(
@@ -124,7 +127,7 @@ def statistics(
     "/api/model/switch",
     dependencies=JSON_ONLY,
     tags=["operations"],
-    responses=doc(s.SwitchResponse, *COMMON_ERRORS, 404, 409),
+    responses=doc(s.SwitchResponse, *COMMON_ERRORS, 404, 409, 502, 504),
 )
 def switch(manager: Manager, body: s.ModelRequest) -> JSONResponse:
     """Load a model in Ollama, unload the previous one, remember the choice."""

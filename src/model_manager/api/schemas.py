@@ -214,6 +214,16 @@ class CurrentModelResponse(BaseModel):
     success: Literal[True]
     model: str | None
     info: ModelMetadata | None
+    loaded: bool | None = Field(
+        description="Whether Ollama has the model loaded now (it unloads an idle model after its "
+        "keep-alive and loads it again on first use); null when Ollama did not say"
+    )
+    expires_at: str | None = Field(description="When Ollama unloads it (RFC 3339), while loaded")
+    size_vram_gb: float | None = Field(description="GiB of it in GPU memory, while loaded")
+    processor: str | None = Field(
+        description="Where it runs, as `ollama ps` says: 100% GPU, 100% CPU, 48%/52% CPU/GPU",
+        examples=["100% GPU"],
+    )
 
 
 class ModelInfoResponse(BaseModel):

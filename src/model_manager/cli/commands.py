@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..manager import ManagerCore
-    from ..types import ModelInfo
+    from ..types import CurrentModel, ModelInfo
 
 ALIASES = {"download": "pull", "delete": "rm", "switch": "use"}
 
@@ -157,8 +157,8 @@ class Context:
         if not known and not self.json:
             detail = "showing what was last seen" if seen else "Ollama has not been read yet"
             self.note(
-                f"Note: Ollama is not reachable at {self.manager.ollama.host}; installed state is unknown "
-                f"({detail})."
+                f"Note: Ollama at {self.manager.ollama.host} gave no usable answer; installed state is "
+                f"unknown ({detail})."
             )
         return known
 
@@ -207,17 +207,32 @@ def cmd_list(ctx: Context) -> int:
     return EXIT_OK
 
 
+NOT_LOADED = "not loaded: Ollama unloaded it after its keep-alive; it loads again on first use"
+
+
 def cmd_current(ctx: Context) -> int:
-    m = ctx.manager
-    name = m.current_model()
+    state = ctx.manager.current_state()
     known = ctx.installed_state()
     if ctx.json:
-        ctx.emit({"current_model": name, "installed_state_known": known})
-    elif name is None:
+        ctx.emit({**state.to_dict(), "installed_state_known": known})
+    elif state.name is None:
         ctx.say("No current model. Choose one with: model-manager use MODEL")
     else:
-        ctx.say(f"Current model: {name}")
+        ctx.say(f"Current model: {state.name}")
+        ctx.say(_loaded_line(state))
     return EXIT_OK
+
+
+def _loaded_line(state: CurrentModel) -> str:
+    """Whether Ollama has the current model loaded, in words (it has no "current model" of its own)."""
+    r = state.running
+    if r is not None:
+        from .render import size_bytes, until
+
+        return f"Loaded: {r.processor}, {size_bytes(r.size_vram_bytes)} in VRAM, until {until(r.expires_at)}"
+    if state.loaded is None:
+        return "Loaded: unknown (Ollama did not say what it has loaded)"
+    return NOT_LOADED[0].upper() + NOT_LOADED[1:]
 
 
 def cmd_recommend(ctx: Context) -> int:

@@ -81,14 +81,19 @@ def timestamp(value: str | None) -> str:
     return value.replace("T", " ")[:16]
 
 
-def processor(fraction_on_gpu: float) -> str:
-    """Where a loaded model runs, as ``ollama ps`` says it: "100% GPU", "100% CPU", "48%/52% CPU/GPU"."""
-    on_gpu = round(fraction_on_gpu * 100)
-    if on_gpu >= 100:
-        return "100% GPU"
-    if on_gpu <= 0:
-        return "100% CPU"
-    return f"{100 - on_gpu}%/{on_gpu}% CPU/GPU"
+def until(expires_at: str | None) -> str:
+    """When Ollama unloads a model, as ``ollama ps``'s UNTIL column says it: "Forever" past 20 years
+    (a negative keep-alive), "Stopping..." once passed, else the time to the minute."""
+    from datetime import UTC, datetime, timedelta
+
+    try:
+        moment = datetime.fromisoformat(expires_at or "")
+    except ValueError:
+        return timestamp(expires_at)
+    now = datetime.now(moment.tzinfo or UTC)
+    if moment - now > timedelta(days=20 * 365):
+        return "Forever"
+    return "Stopping..." if moment < now else timestamp(expires_at)
 
 
 def yes_no(value: bool) -> str:
@@ -252,9 +257,9 @@ def running_table(rows: Sequence[Mapping[str, Any]]) -> Table:
             r["ollama_tag"],
             size_bytes(r["size_bytes"]),
             size_bytes(r["size_vram_bytes"]),
-            processor(r["gpu_fraction"]),
+            r["processor"],
             str(r["context_length"] or "-"),
-            timestamp(r["expires_at"]),
+            until(r["expires_at"]),
         )
     return table
 

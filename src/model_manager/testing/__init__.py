@@ -10,10 +10,12 @@ from ._api import Responder, default_responder
 from ._faults import Faults, RequestRecord
 from ._go import human_bytes2, parse_go_duration, parse_keep_alive
 from ._models import Layer, LibraryModel
+from ._state import OOM_MESSAGES
 from .double import DEFAULT_VERSION, OllamaDouble
 
 __all__ = [
     "DEFAULT_VERSION",
+    "OOM_MESSAGES",
     "Faults",
     "Layer",
     "LibraryModel",

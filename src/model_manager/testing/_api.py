@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import InvalidModelNameError
-from ..names import DEFAULT_HOST, DEFAULT_NAMESPACE, parse_model_name
 from ._faults import Faults
 from ._go import (
     ANY,
@@ -32,8 +30,16 @@ from ._go import (
     utc_now,
 )
 from ._models import LibraryModel
-from ._server import Exchange, HttpError, Routes, StreamCut
-from ._state import Installed, LoadError, PullFailed, PullSettings, Runner, State
+from ._names import (
+    SOURCE_CLOUD,
+    ModelRef,
+    NameError_,
+    parse_and_validate,
+    parse_normalize_pull,
+    plain_name,
+)
+from ._server import ClientGone, Exchange, HttpError, Routes, StreamCut
+from ._state import OOM_MESSAGES, Installed, LoadError, PullFailed, PullSettings, Runner, State
 
 Responder = Callable[[str, str], str]
 """(model display name, prompt or last user message) → reply text."""
@@ -104,9 +110,21 @@ def embedding_vector(text: str, dimensions: int, *, normalise: bool = True) -> l
     return [v / norm for v in values] if normalise else values
 
 
-def _canonical(raw: str) -> str:
-    name = parse_model_name(raw)
-    return f"{name.host or DEFAULT_HOST}/{name.namespace or DEFAULT_NAMESPACE}/{name.model}:{name.tag or 'latest'}"
+def _ref(raw: str, fallback: HttpError, *, pull: bool = False) -> ModelRef:
+    """The request's model parsed as the endpoint parses it; a failure answers as
+    server/routes.go ``writeModelRefParseError`` does (``fallback`` for a missing name)."""
+    try:
+        return (parse_normalize_pull if pull else parse_and_validate)(raw)
+    except NameError_ as exc:
+        if exc.kind == "required":
+            raise fallback from None
+        raise HttpError(400, str(exc)) from None
+
+
+def _offline_cloud(path: str) -> HttpError:
+    """A ``:cloud`` model is proxied to ollama.com (server/cloud_proxy.go ``proxyCloudRequestWithPath``);
+    the double has no network, so it answers as Ollama does when that request cannot be made."""
+    return HttpError(502, f'Post "https://ollama.com:443{path}": dial tcp: lookup ollama.com: no such host')
 
 
 class Api:
@@ -121,6 +139,7 @@ class Api:
         self.pull_delay_s = 0.0
         self.token_delay_s = 0.0
         self.load_delay_s = 0.0
+        self.verify_delay_s = 0.0
         self.tokens_per_second = 50.0
 
     def routes(self) -> Routes:
@@ -148,27 +167,28 @@ class Api:
         ex.json(200, {"version": self.version})
 
     def tags(self, ex: Exchange) -> None:
-        ex.json(200, {"models": self.state.tags()})
+        ex.json(200, {"models": [m | self.faults.model_fields for m in self.state.tags()]})
 
     def ps(self, ex: Exchange) -> None:
-        ex.json(200, {"models": self.state.ps()})
+        ex.json(200, {"models": [m | self.faults.model_fields for m in self.state.ps()]})
 
-    def _installed(self, raw: str) -> Installed:
-        """Raises HttpError 400 ``invalid model name`` or 404 ``model '<raw>' not found``."""
-        try:
-            installed = self.state.find(raw)
-        except InvalidModelNameError:
-            raise HttpError(400, "invalid model name") from None
-        if installed is None:
-            raise HttpError(404, f"model '{raw}' not found")
-        return installed
+    def _lookup(self, ref: ModelRef) -> Installed | None:
+        return self.state.find_key(self.state.existing_name(ref.name).fold())
 
     def show(self, ex: Exchange) -> None:
+        """server/routes.go ``ShowHandler``."""
         body = ex.body("ShowRequest", _SHOW)
         raw = body.get("model") or body.get("name") or ""
         if not raw:
             raise HttpError(400, "model is required")
-        installed = self._installed(raw)
+        ref = _ref(raw, HttpError(400, "model is required"))
+        if ref.source == SOURCE_CLOUD:
+            raise _offline_cloud(ex.path)
+        name = self.state.existing_name(ref.name)
+        installed = self.state.find_key(name.fold())
+        if installed is None:
+            # The 404 names the model as looked up: trimmed, marker off, stored spelling per part.
+            raise HttpError(404, f"model '{name.display_shortest()}' not found")
         doc = installed.model.show(
             verbose=bool(body.get("verbose")), modified_at=go_time(installed.modified_at)
         )
@@ -177,40 +197,45 @@ class Api:
     # -- model files ------------------------------------------------------------------------------
 
     def delete(self, ex: Exchange) -> None:
+        """server/routes.go ``DeleteHandler``: the raw name in its messages; a cloud marker means its stub."""
         body = ex.body("DeleteRequest", _DELETE)
         raw = body.get("model") or body.get("name") or ""
-        if not raw:
-            raise HttpError(400, "model is required")
         try:
-            removed = self.state.uninstall(raw)
-        except InvalidModelNameError:
-            raise HttpError(400, f"name {go_quote(raw)} is invalid") from None
-        if not removed:
+            ref = parse_normalize_pull(raw)
+        except NameError_ as exc:
+            invalid = exc.kind == "unqualified"
+            raise HttpError(400, f"name {go_quote(raw)} is invalid" if invalid else str(exc)) from None
+        installed = self._lookup(ref)
+        if installed is None or not self.state.uninstall(installed.model.key):
             raise HttpError(404, f"model '{raw}' not found")
         ex.empty(200)
 
     def copy(self, ex: Exchange) -> None:
+        """server/routes.go ``CopyHandler``: plain ``ParseName``, no trimming and no markers."""
         body = ex.body("CopyRequest", _COPY)
         source, destination = body.get("source") or "", body.get("destination") or ""
         for role, value in (("source", source), ("destination", destination)):
-            try:
-                parse_model_name(value)
-            except InvalidModelNameError:
-                raise HttpError(400, f"{role} {go_quote(value)} is invalid") from None
+            if plain_name(value) is None:
+                raise HttpError(400, f"{role} {go_quote(value)} is invalid")
         installed = self.state.find(source)
         if installed is None:
             raise HttpError(404, f"model {go_quote(source)} not found")
-        self.state.copy(installed, parse_model_name(destination).display())
+        self.state.copy(installed, destination)
         ex.empty(200)
 
     def pull(self, ex: Exchange) -> None:
+        """server/routes.go ``PullHandler``: markers normalised (``:cloud`` pulls the stub)."""
         body = ex.body("PullRequest", _PULL)
         raw = body.get("model") or body.get("name") or ""
-        try:
-            display = parse_model_name(raw).display()
-        except InvalidModelNameError:
-            raise HttpError(400, "invalid model name") from None
-        settings = PullSettings(self.pull_chunks, self.pull_delay_s, self.faults.pull_error)
+        ref = _ref(raw, HttpError(400, "invalid model name"), pull=True)
+        name = self.state.existing_name(ref.name)
+        settings = PullSettings(
+            self.pull_chunks,
+            self.pull_delay_s,
+            self.faults.pull_error,
+            verify_delay_s=self.verify_delay_s,
+            missing_blob=self.faults.missing_blob,
+        )
         cut_after = self.faults.cut_pull_after
         written = 0
 
@@ -224,7 +249,7 @@ class Api:
             raise StreamCut()
         if body.get("stream") is False:
             try:
-                self.state.pull(display, lambda _line: counted(), settings)
+                self.state.pull(name, lambda _line: counted(), settings)
             except PullFailed as exc:
                 raise HttpError(500, str(exc)) from None
             ex.json(200, {"status": "success"})
@@ -239,7 +264,7 @@ class Api:
             counted()
 
         try:
-            self.state.pull(display, emit, settings)
+            self.state.pull(name, emit, settings)
         except PullFailed as exc:
             stream.line({"error": str(exc)})
         stream.end()
@@ -252,28 +277,45 @@ class Api:
         except GoError as exc:
             raise HttpError(400, str(exc)) from None
 
-    def _load(self, model: LibraryModel, keep_alive: int | None, body: dict[str, Any]) -> tuple[Runner, int]:
-        """Load through the scheduler; returns the runner and the load time in ns."""
+    def _load(
+        self, ex: Exchange, model: LibraryModel, keep_alive: int | None, body: dict[str, Any]
+    ) -> tuple[Runner, int]:
+        """Load through the scheduler; returns the runner and the load time in ns.
+
+        A cold load takes ``load_delay_s`` and sends nothing meanwhile; a client that hangs up during it
+        aborts the load (the runner is gone, what was evicted for it stays evicted; Ollama logs 499).
+        """
         message = self.faults.take_fail_next_load()
         if message:
             raise HttpError(500, message)
         options = body.get("options") or {}
         num_ctx = options.get("num_ctx")
         started = time.perf_counter_ns()
+        oom = self.faults.take_oom_next_load(OOM_MESSAGES[0])
         try:
-            runner, cold = self.state.load(model, keep_alive, num_ctx if isinstance(num_ctx, int) else None)
+            runner, cold = self.state.load(
+                model, keep_alive, num_ctx if isinstance(num_ctx, int) else None, oom=oom
+            )
         except LoadError as exc:
             raise HttpError(exc.status, exc.message) from None
-        if cold and self.load_delay_s > 0:
-            self.state.closing.wait(self.load_delay_s)
+        if cold and self.load_delay_s > 0 and not ex.wait_connected(self.load_delay_s, self.state.closing):
+            self.state.abort(runner)
+            raise ClientGone("client connection closed before llama-server finished loading, aborting load")
+        self.state.loaded(runner)
         return runner, max(1, time.perf_counter_ns() - started)
 
-    def _check_capabilities(self, raw: str, model: LibraryModel, body: dict[str, Any], chat: bool) -> None:
-        caps = model.capabilities
+    def _check_capabilities(
+        self, ref: ModelRef, model: LibraryModel, body: dict[str, Any], chat: bool
+    ) -> None:
+        """server/routes.go ``GenerateHandler``/``ChatHandler``: the raw name for completion and thinking,
+        the model's full name for the rest (server/images.go ``CheckCapabilities``)."""
+        caps, raw = model.capabilities, ref.original
         if "completion" not in caps:
             raise HttpError(400, f"{go_quote(raw)} does not support {'chat' if chat else 'generate'}")
         if chat and body.get("tools") and "tools" not in caps:
-            raise HttpError(400, f"{_canonical(raw)} does not support tools")
+            name = self.state.existing_name(ref.name)
+            full = f"{name.host}/{name.namespace}/{name.model}:{name.tag}"
+            raise HttpError(400, f"{full} does not support tools")
         if body.get("think") not in (None, False, "") and "thinking" not in caps:
             raise HttpError(400, f"{go_quote(raw)} does not support thinking")
 
@@ -297,17 +339,22 @@ class Api:
         if top is not None and not 0 <= top <= 20:
             raise HttpError(400, "top_logprobs must be between 0 and 20")
         raw = body.get("model") or ""
-        if not raw:
-            raise HttpError(400, "model is required") if chat else HttpError(404, "model '' not found")
-        model = self._installed(raw).model
+        missing = HttpError(404, f"model '{raw}' not found")
+        ref = _ref(raw, HttpError(400, "model is required") if chat else missing)
+        if ref.source == SOURCE_CLOUD:
+            raise _offline_cloud(ex.path)
+        installed = self._lookup(ref)
+        if installed is None:
+            raise missing
+        model = installed.model
         messages = body.get("messages") or []
         empty = not messages if chat else not body.get("prompt")
         if empty and keep_alive == 0:
             self.state.unload(model)
             ex.json(200, self._done(raw, chat, "unload"))
             return
-        self._check_capabilities(raw, model, body, chat)
-        runner, load_ns = self._load(model, keep_alive, body)
+        self._check_capabilities(ref, model, body, chat)
+        runner, load_ns = self._load(ex, model, keep_alive, body)
         try:
             if empty:
                 ex.json(200, self._done(raw, chat, "load"))
@@ -389,20 +436,25 @@ class Api:
 
     # -- embeddings -------------------------------------------------------------------------------
 
-    def _embedding_model(self, raw: str) -> LibraryModel:
-        try:
-            installed = self.state.find(raw)
-        except InvalidModelNameError:
-            raise HttpError(400, "invalid model name") from None
+    def _embedding_model(self, ex: Exchange, raw: str, fallback: HttpError) -> LibraryModel:
+        """server/routes.go ``EmbedHandler``: a missing model is handleScheduleError's 404."""
+        ref = _ref(raw, fallback)
+        if ref.source == SOURCE_CLOUD:
+            raise _offline_cloud(ex.path)
+        installed = self._lookup(ref)
         if installed is None:
             raise HttpError(404, f"model {go_quote(raw)} not found, try pulling it first")
         return installed.model
 
     def embed(self, ex: Exchange) -> None:
+        """``/api/embed``: no capability check, so it loads any model; no input is a load."""
         started = time.perf_counter_ns()
         body = ex.body("EmbedRequest", _EMBED)
         keep_alive = self._keep_alive(body)
         raw = body.get("model") or ""
+        missing = HttpError(404, f"model '{raw}' not found")
+        if _ref(raw, missing).source == SOURCE_CLOUD:  # the name is checked before the input
+            raise _offline_cloud(ex.path)
         value = body.get("input")
         if isinstance(value, str):
             inputs = [value] if value else []
@@ -412,8 +464,8 @@ class Api:
             inputs = list(value)
         else:
             raise HttpError(400, "invalid input type")
-        model = self._embedding_model(raw)
-        runner, load_ns = self._load(model, keep_alive, body)
+        model = self._embedding_model(ex, raw, missing)
+        runner, load_ns = self._load(ex, model, keep_alive, body)
         try:
             if not inputs:
                 ex.json(200, {"model": raw, "embeddings": []})
@@ -437,8 +489,8 @@ class Api:
     def embeddings(self, ex: Exchange) -> None:
         body = ex.body("EmbeddingsRequest", _EMBEDDINGS)
         keep_alive = self._keep_alive(body)
-        model = self._embedding_model(body.get("model") or "")
-        runner, _ = self._load(model, keep_alive, body)
+        model = self._embedding_model(ex, body.get("model") or "", HttpError(400, "model is required"))
+        runner, _ = self._load(ex, model, keep_alive, body)
         try:
             prompt = body.get("prompt") or ""
             vector = embedding_vector(prompt, model.embedding_length, normalise=False) if prompt else []

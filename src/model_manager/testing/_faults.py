@@ -9,6 +9,8 @@ from typing import Any
 
 DEFAULT_500_MESSAGE = "internal server error"
 DEFAULT_MALFORMED_LINE = '{"status":"pulling manifest"'
+DEFAULT_NOT_HTTP = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
+"""What answers when something other than Ollama listens on the port (here: an SSH server's greeting)."""
 
 
 class Faults:
@@ -31,6 +33,16 @@ class Faults:
     - ``pull_error``: a pull fails in-stream with this text once the model blob has taken one step
       (or after the layer lines when every blob is already on disk); ``stream:false`` gives 500.
     - ``fail_next_load``: the next model load fails with 500 and this text, then the switch clears.
+    - ``oom_next_load``: the next cold load runs out of memory as current Ollama reports it: every other
+      idle model is evicted first (its retry), then 500 with this text (True: the first of
+      ``OOM_MESSAGES``); then the switch clears.
+    - ``missing_blob``: the registry answers 404 for a model blob: the pull fails in-stream with
+      ``file does not exist`` before that blob's first line.
+    - ``not_http``: every connection is answered with these bytes (True: an SSH greeting), then closed.
+    - ``truncate_body``: every JSON answer of ``/api/*`` stops halfway through its body (the
+      Content-Length promises all of it).
+    - ``model_fields``: merged into every model entry of ``/api/tags`` and ``/api/ps`` (e.g.
+      ``{"size": "big"}`` for a field of the wrong type).
     """
 
     def __init__(self, on_down: Callable[[bool], None] | None = None) -> None:
@@ -44,6 +56,11 @@ class Faults:
         self.malformed_line: bool | str = False
         self.pull_error: str | None = None
         self.fail_next_load: str | None = None
+        self.oom_next_load: bool | str = False
+        self.missing_blob = False
+        self.not_http: bool | bytes = False
+        self.truncate_body = False
+        self.model_fields: dict[str, Any] = {}
 
     @property
     def down(self) -> bool:
@@ -61,6 +78,20 @@ class Faults:
         with self._lock:
             message, self.fail_next_load = self.fail_next_load, None
             return message
+
+    def take_oom_next_load(self, default: str) -> str | None:
+        """The pending out-of-memory text (``default`` for True), cleared so only one load fails."""
+        with self._lock:
+            value, self.oom_next_load = self.oom_next_load, False
+        if value is True:
+            return default
+        return value or None
+
+    def not_http_bytes(self) -> bytes | None:
+        value = self.not_http
+        if value is True:
+            return DEFAULT_NOT_HTTP
+        return value or None
 
     def error_500(self) -> str | None:
         """The message for the ``http_500`` switch, or None when it is off."""
@@ -83,6 +114,9 @@ class Faults:
             self.http_500 = self.malformed_line = False
             self.cut_pull_after = None
             self.pull_error = self.fail_next_load = None
+            self.oom_next_load = self.not_http = False
+            self.missing_blob = self.truncate_body = False
+            self.model_fields = {}
 
 
 @dataclass(frozen=True)

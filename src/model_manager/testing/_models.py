@@ -13,18 +13,19 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..catalog import parameters_from_size
-from ..names import name_key, parse_model_name
 from ..types import CatalogEntry
 from ._go import human_number
+from ._names import display, fold_key, parse_name_bare
 
 MODEL_MEDIA = "application/vnd.ollama.image.model"
 TEMPLATE_MEDIA = "application/vnd.ollama.image.template"
 LICENSE_MEDIA = "application/vnd.ollama.image.license"
 PARAMS_MEDIA = "application/vnd.ollama.image.params"
+PROJECTOR_MEDIA = "application/vnd.ollama.image.projector"
 CONFIG_MEDIA = "application/vnd.docker.container.image.v1+json"
 SINGLE_BLOB_BELOW = 16 * 1024
 """Models smaller than this get one blob only, so tiny test models keep their exact size."""
@@ -88,7 +89,7 @@ def quantization_from_tag(tag: str, default: str = "Q4_K_M") -> str:
 
 def family_from_name(name: str) -> str:
     """A family guess from the model part: "llama3.2" → "llama", "nomic-embed-text" → "nomic"."""
-    model = parse_model_name(name).model.lower()
+    model = parse_name_bare(name).model.lower()
     match = re.match(r"[a-z]+", model)
     return match.group() if match else "llama"
 
@@ -151,6 +152,8 @@ class LibraryModel:
     license: str = ""
     origin: str = ""
     """What the GGUF blob's digest is derived from: the name it was first published under (a copy keeps it)."""
+    projector_bytes: int = 0
+    """A separate vision projector blob (part of ``size``); 0 when there is none."""
 
     @classmethod
     def build(
@@ -163,18 +166,19 @@ class LibraryModel:
         family: str = "",
         quantization: str = "",
         parameter_count: int = 0,
+        projector_bytes: int = 0,
     ) -> LibraryModel:
         """Fill in what was left out: family, quantization, parameter count and ``model_info``.
 
-        Raises InvalidModelNameError for a bad name and ValueError for a size below 1.
+        Raises ValueError for a bad name (``_names.NameError_``) or a size below 1.
         """
         if size < 1:
             raise ValueError(f"size must be at least 1 byte, got {size}")
-        display = parse_model_name(name).display()
+        shown = display(name)
         caps = tuple(capabilities)
         info = dict(model_info or {})
-        family = family or str(info.get("general.architecture") or "") or family_from_name(display)
-        quant = (quantization or quantization_from_tag(parse_model_name(name).tag)).upper()
+        family = family or str(info.get("general.architecture") or "") or family_from_name(shown)
+        quant = (quantization or quantization_from_tag(parse_name_bare(name).tag)).upper()
         count = int(info.get("general.parameter_count") or parameter_count)
         if not count:
             count = int(size * 8 / _BITS_PER_WEIGHT.get(quant, 4.85))
@@ -184,7 +188,7 @@ class LibraryModel:
         else:
             info = synthesize_model_info(family, count, quant, caps)
         return cls(
-            name=display,
+            name=shown,
             size=size,
             model_info=info,
             capabilities=caps,
@@ -192,13 +196,18 @@ class LibraryModel:
             quantization=quant,
             parameter_size=human_number(count),
             license=f"{family} community license: synthetic text served by the Ollama double.",
-            origin=name_key(display),
+            origin=shown.lower(),
+            projector_bytes=projector_bytes if size > projector_bytes + SINGLE_BLOB_BELOW else 0,
         )
 
     @classmethod
     def from_catalog(cls, entry: CatalogEntry) -> LibraryModel:
-        """The catalog entry's ``ollama_tag`` with its size, facts and capabilities."""
-        size = entry.file_size_bytes or entry.download_size_mb * 1_000_000
+        """The catalog entry's ``ollama_tag`` with its size, facts and capabilities. The catalog's file
+        size leaves a separate projector out; Ollama's ``size`` counts every blob."""
+        if entry.file_size_bytes:
+            size = entry.file_size_bytes + entry.projector_bytes
+        else:
+            size = entry.download_size_mb * 1_000_000
         return cls.build(
             entry.ollama_tag,
             size=size,
@@ -207,25 +216,17 @@ class LibraryModel:
             family=entry.family,
             quantization=entry.quantization,
             parameter_count=entry.parameter_count or int(parameters_from_size(entry.size)),
+            projector_bytes=entry.projector_bytes,
         )
 
     def renamed(self, name: str) -> LibraryModel:
         """The same model under another name (``/api/copy``)."""
-        return LibraryModel(
-            name=parse_model_name(name).display(),
-            size=self.size,
-            model_info=self.model_info,
-            capabilities=self.capabilities,
-            family=self.family,
-            quantization=self.quantization,
-            parameter_size=self.parameter_size,
-            license=self.license,
-            origin=self.origin,
-        )
+        return replace(self, name=display(name))
 
     @property
-    def key(self) -> str:
-        return name_key(self.name)
+    def key(self) -> tuple[str, str, str, str]:
+        """The name's parts case-folded: Ollama finds models with ``Name.EqualFold``."""
+        return fold_key(self.name)
 
     @property
     def template(self) -> str:
@@ -237,15 +238,30 @@ class LibraryModel:
             return {}
         return {"stop": ["<|user|>", "<|assistant|>"]}
 
-    def details(self) -> dict[str, Any]:
-        return {
+    def details(self, *, lengths: bool = False) -> dict[str, Any]:
+        """``api.ModelDetails``. ``/api/tags`` adds ``context_length``/``embedding_length`` (v0.30+,
+        server/model_list_cache.go ``buildModelListSummary``); ``/api/ps`` and ``/api/show`` leave them out."""
+        out: dict[str, Any] = {
             "parent_model": "",
             "format": "gguf",
             "family": self.family,
-            "families": [self.family],
+            # append([]string(nil), …) of an empty list marshals as null.
+            "families": [self.family] if self.family else None,
             "parameter_size": self.parameter_size,
             "quantization_level": self.quantization,
         }
+        if lengths:
+            out |= {"context_length": self.context_length, "embedding_length": self.embedding_length}
+        return out
+
+    def tags_capabilities(self) -> list[str]:
+        """The order ``buildModelListSummary`` appends them in: the GGUF's own (completion or embedding,
+        vision), then from the template (tools, insert, thinking), then vision for a projector."""
+        order = ("completion", "embedding", "vision", "audio", "tools", "insert", "thinking")
+        caps = [c for c in order if c in self.capabilities and not (c == "vision" and self.projector_bytes)]
+        if self.projector_bytes and "vision" in self.capabilities:
+            caps.append("vision")
+        return caps + [c for c in self.capabilities if c not in caps]
 
     def _config_text(self) -> str:
         return json.dumps(
@@ -263,12 +279,12 @@ class LibraryModel:
         )
 
     def layers(self) -> list[Layer]:
-        """Manifest order: model blob, template, license, params, then the config blob.
+        """Manifest order: model blob, projector (if any), template, license, params, then the config blob.
 
         A copy shares the GGUF blob (same ``origin``); small blobs with the same content share a
         digest across models, as they do on a real disk.
         """
-        weights = f"model:{self.origin or self.key}:{self.quantization}:{self.size}"
+        weights = f"model:{self.origin}:{self.quantization}:{self.size}"
         if self.size < SINGLE_BLOB_BELOW:
             return [Layer(MODEL_MEDIA, "sha256:" + _sha(weights), self.size)]
         small = [(TEMPLATE_MEDIA, self.template), (LICENSE_MEDIA, self.license)]
@@ -276,6 +292,9 @@ class LibraryModel:
             small.append((PARAMS_MEDIA, json.dumps(self.parameters, separators=(",", ":"))))
         small.append((CONFIG_MEDIA, self._config_text()))
         tail = [Layer(media, "sha256:" + _sha(text), len(text.encode())) for media, text in small]
+        if self.projector_bytes:
+            projector = f"projector:{self.origin}:{self.projector_bytes}"
+            tail.insert(0, Layer(PROJECTOR_MEDIA, "sha256:" + _sha(projector), self.projector_bytes))
         big = Layer(MODEL_MEDIA, "sha256:" + _sha(weights), self.size - sum(x.size for x in tail))
         return [big, *tail]
 
@@ -285,11 +304,15 @@ class LibraryModel:
         layers = [{"mediaType": x.media_type, "digest": x.digest, "size": x.size} for x in self.layers()]
         return _sha(json.dumps({"schemaVersion": 2, "layers": layers}, sort_keys=True))
 
+    @property
+    def architecture(self) -> str:
+        return str(self.model_info.get("general.architecture") or self.family)
+
     def _arch_value(self, key: str, default: int) -> int:
-        value = self.model_info.get(f"{self.family}.{key}")
+        value = self.model_info.get(f"{self.architecture}.{key}")
         if isinstance(value, list):
             value = max(value) if value else None
-        return int(value) if isinstance(value, int | float) else default
+        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
     @property
     def context_length(self) -> int:
@@ -300,6 +323,14 @@ class LibraryModel:
     def embedding_length(self) -> int:
         return self._arch_value("embedding_length", 384)
 
+    @property
+    def vocab_size(self) -> int:
+        """The vocabulary: the facts' ``<arch>.vocab_size``, else the token list's length."""
+        tokens = self.model_info.get("tokenizer.ggml.tokens")
+        return self._arch_value(
+            "vocab_size", len(tokens) if isinstance(tokens, list) and len(tokens) > 100 else 32000
+        )
+
     def kv_cache_bytes(self, context: int) -> int:
         """f16 K and V for every layer: 2 · L · C · Hkv · head_dim · 2 bytes."""
         blocks = self._arch_value("block_count", 32)
@@ -309,8 +340,17 @@ class LibraryModel:
         return 2 * blocks * context * kv_heads * head_dim * 2
 
     def show(self, *, verbose: bool, modified_at: str) -> dict[str, Any]:
-        """The ``/api/show`` document; arrays in ``model_info`` are ``null`` unless ``verbose``."""
-        info = {k: (v if verbose or not isinstance(v, list) else None) for k, v in self.model_info.items()}
+        """The ``/api/show`` document (server/routes.go ``GetModelInfo``, api/types.go ``ShowResponse``).
+
+        ``model_info`` is the GGUF's key-value map: arrays are ``null`` unless ``verbose`` (the decoder
+        keeps no array values at ``maxArraySize`` 0), and the vocabulary is not a key of its own but the
+        token-embedding tensor's second dimension. ``projector_info`` is the projector GGUF's map.
+        """
+        info = {
+            k: (v if verbose or not isinstance(v, list) else None)
+            for k, v in self.model_info.items()
+            if k != f"{self.architecture}.vocab_size"
+        }
         blob = self.layers()[0].digest.replace(":", "-")
         params = "\n".join(f"{k:<30} {json.dumps(v)}" for k, vs in self.parameters.items() for v in vs)
         modelfile_params = "".join(
@@ -332,19 +372,44 @@ class LibraryModel:
             "template": self.template,
             "details": self.details(),
             "model_info": info,
+            "projector_info": self._projector_info(verbose),
             "tensors": self._tensors(),
             "capabilities": list(self.capabilities),
             "modified_at": modified_at,
         }
-        return {k: v for k, v in doc.items() if v != ""}
+        # Go's omitempty: empty strings and an empty projector map are left out; model_info never is.
+        return {k: v for k, v in doc.items() if v != "" and not (k == "projector_info" and not v)}
+
+    def _projector_info(self, verbose: bool) -> dict[str, Any]:
+        """A CLIP projector's keys (a ViT-L/14 at 336 px, as llava's), or {} without a projector."""
+        if not self.projector_bytes:
+            return {}
+        mean, std = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+        return {
+            "general.architecture": "clip",
+            "general.name": f"{self.family} vision projector",
+            "general.file_type": 1,
+            "general.parameter_count": self.projector_bytes // 2,
+            "clip.has_text_encoder": False,
+            "clip.has_vision_encoder": True,
+            "clip.has_llava_projector": True,
+            "clip.projector_type": "mlp",
+            "clip.vision.block_count": 23,
+            "clip.vision.embedding_length": 1024,
+            "clip.vision.feed_forward_length": 4096,
+            "clip.vision.attention.head_count": 16,
+            "clip.vision.image_size": 336,
+            "clip.vision.patch_size": 14,
+            "clip.vision.projection_dim": 768,
+            "clip.vision.image_mean": mean if verbose else None,
+            "clip.vision.image_std": std if verbose else None,
+        }
 
     def _tensors(self) -> list[dict[str, Any]]:
         embedding = self.embedding_length
-        tokens = self.model_info.get("tokenizer.ggml.tokens")
-        vocab = len(tokens) if isinstance(tokens, list) and len(tokens) > 100 else 32000
         qtype = self.quantization.removesuffix("_M").removesuffix("_S")
         return [
-            {"name": "token_embd.weight", "type": qtype, "shape": [embedding, vocab]},
+            {"name": "token_embd.weight", "type": qtype, "shape": [embedding, self.vocab_size]},
             {"name": "blk.0.attn_q.weight", "type": qtype, "shape": [embedding, embedding]},
             {"name": "output_norm.weight", "type": "F32", "shape": [embedding]},
         ]

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import select
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ._faults import Faults, RequestRecord
 from ._go import Field, GoError, check_fields, decode_go_json, go_json, json_kind
+from ._state import Closing
 
 JSON_TYPE = "application/json; charset=utf-8"
 _ALLOWED_SUFFIXES = (".localhost", ".local", ".internal")
@@ -66,12 +69,33 @@ class NdjsonStream:
 class Exchange:
     """One request and the means to answer it."""
 
-    def __init__(self, handler: Handler, method: str, path: str, raw: bytes) -> None:
+    def __init__(
+        self, handler: Handler, method: str, path: str, raw: bytes, *, truncate: bool = False
+    ) -> None:
         self._handler = handler
         self.method = method
         self.path = path
         self.raw = raw
         self.headers_sent = False
+        self._truncate = truncate
+
+    def client_gone(self) -> bool:
+        """Whether the client hung up (its end of the connection reads as closed)."""
+        sock = self._handler.connection
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def wait_connected(self, seconds: float, closing: threading.Event) -> bool:
+        """Wait ``seconds`` while the client stays connected; False as soon as it hangs up (or the
+        double stops), the way Ollama's request context is cancelled."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.client_gone() or closing.wait(min(left, 0.02)):
+                return False
+        return not self.client_gone()
 
     def body(self, struct: str, fields: Mapping[str, Field]) -> dict[str, Any]:
         """The JSON object body decoded as Go would into ``api.<struct>``.
@@ -120,6 +144,10 @@ class Exchange:
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         self.headers_sent = True
+        if self._truncate and content_type == JSON_TYPE and self.path.startswith("/api/"):
+            self.write(body[: len(body) // 2])
+            self._handler.hang_up()
+            return
         self.write(b"" if self.method == "HEAD" else body)
 
     def json(self, status: int, obj: Any) -> None:
@@ -227,7 +255,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _hang_up(self) -> None:
+    def hang_up(self) -> None:
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.wfile.flush()
@@ -237,18 +265,25 @@ class Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         split = urlsplit(self.path)
         self.server.record(RequestRecord(self.command, split.path, _loggable(raw), split.query))
-        exchange = Exchange(self, self.command, split.path, raw)
+        faults = self.server.faults
+        garbage = faults.not_http_bytes()
+        if garbage is not None:
+            with contextlib.suppress(OSError):
+                self.wfile.write(garbage)
+            self.hang_up()
+            return
+        exchange = Exchange(self, self.command, split.path, raw, truncate=faults.truncate_body)
         try:
             if not self._apply_delays():
                 return
             self._route(exchange, split.path)
-        except StreamCut:
-            self._hang_up()
+        except (StreamCut, Closing):
+            self.hang_up()
         except ClientGone:
             self.close_connection = True
         except HttpError as exc:
             if exchange.headers_sent:
-                self._hang_up()
+                self.hang_up()
             else:
                 exchange.error(exc.status, exc.message)
         except Exception as exc:
@@ -261,12 +296,12 @@ class Handler(BaseHTTPRequestHandler):
         faults, closing = self.server.faults, self.server.closing
         if faults.hang_s > 0:
             closing.wait(faults.hang_s)
-            self._hang_up()
+            self.hang_up()
             return False
         if faults.slow_s > 0:
             closing.wait(faults.slow_s)
         if closing.is_set():
-            self._hang_up()
+            self.hang_up()
             return False
         return True
 

@@ -22,9 +22,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..names import name_key
-from ._go import go_time, human_bytes2, local_now
+from ._go import go_time, local_now
 from ._models import MODEL_MEDIA, Layer, LibraryModel
+from ._names import Name, fold_key, parse_name
+
+Key = tuple[str, str, str, str]
+
+OOM_MESSAGES = (
+    "llama-server reported out-of-memory during startup: cudaMalloc failed: out of memory",
+    "llama-server reported out-of-memory during startup: "
+    "llama_init_from_model: failed to allocate compute buffers",
+    "llama-server reported out-of-memory during startup: error: not enough memory for the KV cache",
+    "llama-server reported out-of-memory during startup: "
+    "ggml_vulkan: Device memory allocation failed: ErrorOutOfDeviceMemory",
+)
+"""How current Ollama reports a load that ran out of memory (llm/llama_server.go ``WaitUntilRunning``: the
+prefix; llm/status.go: the captured line starts at one of ``errorPrefixes`` or matches
+``outOfMemorySubstrings``, e.g. ``cudaMalloc failed``, ``failed to allocate``, ``not enough memory``,
+``erroroutofmemory``). The first is what the double's memory budget answers."""
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -52,13 +67,15 @@ class Installed:
     modified_at: datetime
 
     def tags_entry(self) -> dict[str, Any]:
+        """api/types.go ``ListModelResponse``, with v0.30's ``capabilities`` and detail lengths."""
         return {
             "name": self.model.name,
             "model": self.model.name,
             "modified_at": go_time(self.modified_at),
             "size": self.model.size,
             "digest": self.model.digest,
-            "details": self.model.details(),
+            "details": self.model.details(lengths=True),
+            "capabilities": self.model.tags_capabilities(),
         }
 
 
@@ -73,16 +90,19 @@ class Runner:
     keep_alive_ns: int
     expires_at: datetime
     busy: int = 0
+    loading: bool = False
+    """Still starting: not in ``/api/ps`` yet, and it is not evicted."""
 
     def ps_entry(self) -> dict[str, Any]:
+        """api/types.go ``ProcessModelResponse``, in its field order."""
         return {
             "name": self.model.name,
             "model": self.model.name,
             "size": self.size,
-            "size_vram": self.size_vram,
             "digest": self.model.digest,
             "details": self.model.details(),
             "expires_at": go_time(self.expires_at),
+            "size_vram": self.size_vram,
             "context_length": self.context_length,
         }
 
@@ -117,23 +137,33 @@ class PullSettings:
     delay_s: float = 0.0
     error: str | None = None
     """An error to raise once the first blob being downloaded has taken a step."""
+    verify_delay_s: float = 0.0
+    """Silence between ``verifying sha256 digest`` and ``writing manifest`` when a blob was fetched."""
+    missing_blob: bool = False
+    """The registry answers 404 for the model blob: the pull fails before its first line."""
 
 
 @dataclass
 class State:
-    """All of the double's mutable state; every method takes the lock."""
+    """All of the double's mutable state; every method takes the lock.
+
+    Models are keyed by their name's case-folded parts (``_names.Name.fold``), as Ollama compares names
+    with ``EqualFold``.
+    """
 
     default_keep_alive_ns: int = 300 * 1_000_000_000
     default_context: int = 4096
     vram_bytes: int | None = None
     ram_bytes: int | None = None
     max_loaded_models: int | None = None
-    library: dict[str, LibraryModel] = field(default_factory=dict)
-    installed: dict[str, Installed] = field(default_factory=dict)
-    runners: dict[str, Runner] = field(default_factory=dict)
+    library: dict[Key, LibraryModel] = field(default_factory=dict)
+    installed: dict[Key, Installed] = field(default_factory=dict)
+    runners: dict[Key, Runner] = field(default_factory=dict)
     blobs: set[str] = field(default_factory=set)
     partial: dict[str, int] = field(default_factory=dict)
     downloads: dict[str, BlobDownload] = field(default_factory=dict)
+    aborted_loads: list[str] = field(default_factory=list)
+    """Models whose load was abandoned because the client hung up (Ollama answers 499)."""
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -147,9 +177,25 @@ class State:
             self.library[model.key] = model
 
     def find(self, raw: str) -> Installed | None:
-        """The installed model called ``raw`` in any case; raises InvalidModelNameError."""
+        """The installed model with this plain name in any case; raises ``_names.NameError_``."""
+        return self.find_key(fold_key(raw))
+
+    def find_key(self, key: Key) -> Installed | None:
         with self.lock:
-            return self.installed.get(name_key(raw))
+            return self.installed.get(key)
+
+    def existing_name(self, name: Name) -> Name:
+        """server/routes.go ``getExistingName``: each part takes the stored spelling of any installed
+        name whose same part matches it case-insensitively (the last match wins)."""
+        with self.lock:
+            stored = [parse_name(i.model.name) for i in self.installed.values()]
+        host, namespace, model, tag = name.host, name.namespace, name.model, name.tag
+        for e in stored:
+            host = e.host if e.host.lower() == host.lower() else host
+            namespace = e.namespace if e.namespace.lower() == namespace.lower() else namespace
+            model = e.model if e.model.lower() == model.lower() else model
+            tag = e.tag if e.tag.lower() == tag.lower() else tag
+        return Name(host, namespace, model, tag, name.scheme)
 
     def install(self, model: LibraryModel, modified_at: datetime | None = None) -> list[str]:
         """Record ``model`` as installed with all its blobs; returns digests an older manifest
@@ -168,10 +214,11 @@ class State:
         used = {x.digest for i in self.installed.values() for x in i.model.layers()}
         return [x.digest for x in layers if x.digest not in used]
 
-    def uninstall(self, raw: str) -> bool:
+    def uninstall(self, raw: str | Key) -> bool:
         """Remove the manifest, then every blob no other manifest uses. Runners are left alone."""
+        key = fold_key(raw) if isinstance(raw, str) else raw
         with self.lock:
-            gone = self.installed.pop(name_key(raw), None)
+            gone = self.installed.pop(key, None)
             if gone is None:
                 return False
             self.blobs.difference_update(self._unused(gone.model.layers()))
@@ -180,7 +227,7 @@ class State:
     def copy(self, source: Installed, destination: str) -> None:
         """Install ``source`` again as ``destination`` (an existing one keeps its spelling)."""
         with self.lock:
-            existing = self.installed.get(name_key(destination))
+            existing = self.installed.get(fold_key(destination))
             name = existing.model.name if existing else destination
             self.install(source.model.renamed(name))
 
@@ -199,34 +246,33 @@ class State:
             del self.runners[key]
 
     def ps(self) -> list[dict[str, Any]]:
+        """Loaded runners, latest expiry first (server/routes.go ``PsHandler``)."""
         with self.lock:
             self._purge_expired()
-            runners = sorted(self.runners.values(), key=lambda r: r.expires_at, reverse=True)
+            runners = [r for r in self.runners.values() if not r.loading]
+            runners.sort(key=lambda r: r.expires_at, reverse=True)
             return [r.ps_entry() for r in runners]
-
-    def loaded_names(self) -> list[str]:
-        with self.lock:
-            self._purge_expired()
-            return [r.model.name for r in self.runners.values()]
 
     def unload(self, model: LibraryModel) -> None:
         with self.lock:
             self.runners.pop(model.key, None)
 
     def load(
-        self, model: LibraryModel, keep_alive_ns: int | None, num_ctx: int | None
+        self, model: LibraryModel, keep_alive_ns: int | None, num_ctx: int | None, *, oom: str | None = None
     ) -> tuple[Runner, bool]:
         """Load ``model`` (or reuse its runner) and mark it busy; returns (runner, cold load?).
 
-        Idle runners are evicted (shortest keep-alive first, then by name) while the new one does
-        not fit in free VRAM or the loaded-model limit is reached. What does not fit in VRAM goes
-        to RAM; raises LoadError when that part exceeds free RAM, in Ollama's words.
+        Idle runners are evicted (shortest keep-alive first, then by name) while the new one does not
+        fit in free VRAM or the loaded-model limit is reached. What does not fit in VRAM goes to RAM.
+        A load that runs out of memory (past the RAM budget, or ``oom`` given) is retried once after
+        evicting every other idle model, as server/sched.go ``load`` does, then raises LoadError with
+        Ollama's out-of-memory text. A cold runner starts ``loading`` (see ``loaded``).
         """
         with self.lock:
             self._purge_expired()
             context = min(num_ctx or self.default_context, model.context_length)
             runner = self.runners.get(model.key)
-            if runner is not None and runner.context_length == context:
+            if runner is not None and runner.context_length == context and oom is None:
                 if keep_alive_ns is not None:
                     runner.keep_alive_ns = keep_alive_ns
                 runner.expires_at = expiry(runner.keep_alive_ns)
@@ -235,24 +281,48 @@ class State:
             self.runners.pop(model.key, None)
             size = model.size + model.kv_cache_bytes(context)
             self._make_room(size)
-            free_vram = None if self.vram_bytes is None else self._free_vram()
-            size_vram = size if free_vram is None else max(0, min(size, free_vram))
-            if self.ram_bytes is not None:
-                used_ram = sum(r.size - r.size_vram for r in self.runners.values())
-                free_ram = max(0, self.ram_bytes - used_ram)
-                if size - size_vram > free_ram:
-                    required, available = human_bytes2(size - size_vram), human_bytes2(free_ram)
-                    raise LoadError(
-                        f"model requires more system memory ({required}) than is available ({available})"
-                    )
+            size_vram = self._fit(size)
+            if size_vram is None or oom is not None:
+                self._evict_idle()
+                size_vram = self._fit(size)
+                if size_vram is None or oom is not None:
+                    raise LoadError(oom or OOM_MESSAGES[0])
             keep = self.default_keep_alive_ns if keep_alive_ns is None else keep_alive_ns
-            runner = Runner(model, size, size_vram, context, keep, expiry(keep), busy=1)
+            runner = Runner(model, size, size_vram, context, keep, expiry(keep), busy=1, loading=True)
             self.runners[model.key] = runner
             return runner, True
+
+    def loaded(self, runner: Runner) -> None:
+        """The runner finished starting: it shows in ``/api/ps``."""
+        with self.lock:
+            runner.loading = False
+
+    def abort(self, runner: Runner) -> None:
+        """The client hung up while ``runner`` was starting: Ollama kills it (llm/llama_server.go
+        ``WaitUntilRunning``: "client connection closed before llama-server finished loading, aborting
+        load") and answers 499 ``request canceled``; what was evicted for it stays evicted."""
+        with self.lock:
+            if self.runners.get(runner.model.key) is runner:
+                del self.runners[runner.model.key]
+            self.aborted_loads.append(runner.model.name)
+
+    def _fit(self, size: int) -> int | None:
+        """Bytes of a ``size``-byte model that go to VRAM, or None when the rest does not fit in RAM."""
+        free_vram = None if self.vram_bytes is None else self._free_vram()
+        size_vram = size if free_vram is None else max(0, min(size, free_vram))
+        if self.ram_bytes is not None:
+            used_ram = sum(r.size - r.size_vram for r in self.runners.values())
+            if size - size_vram > max(0, self.ram_bytes - used_ram):
+                return None
+        return size_vram
 
     def _free_vram(self) -> int:
         assert self.vram_bytes is not None
         return max(0, self.vram_bytes - sum(r.size_vram for r in self.runners.values()))
+
+    def _evict_idle(self) -> None:
+        for key in [k for k, r in self.runners.items() if r.busy == 0]:
+            del self.runners[key]
 
     def _make_room(self, size: int) -> None:
         while self.runners:
@@ -268,6 +338,7 @@ class State:
         """A request on ``runner`` ended: restart its keep-alive clock, or unload it for 0."""
         with self.lock:
             runner.busy = max(0, runner.busy - 1)
+            runner.loading = False
             if keep_alive_ns is not None:
                 runner.keep_alive_ns = keep_alive_ns
             runner.expires_at = expiry(runner.keep_alive_ns)
@@ -280,26 +351,35 @@ class State:
 
     # -- pulls ------------------------------------------------------------------------------------
 
-    def pull(self, display: str, emit: Emit, settings: PullSettings) -> None:
-        """Run one pull, emitting Ollama's status lines; raises PullFailed for an in-stream error.
+    def pull(self, name: Name, emit: Emit, settings: PullSettings) -> None:
+        """Run one pull (server/images.go ``PullModel``), emitting Ollama's status lines; raises
+        PullFailed for an in-stream error.
 
         ``emit`` may raise (the client went away, or a fault cut the stream); the bytes done are kept.
         """
         emit({"status": "pulling manifest"})
-        key = name_key(display)
+        display = name.display_shortest()
         with self.lock:
-            published = self.library.get(key)
-            existing = self.installed.get(key)
+            published = self.library.get(name.fold())
+            existing = self.installed.get(name.fold())
         if published is None:
             raise PullFailed("pull model manifest: file does not exist")
-        name = existing.model.name if existing else display
-        model = published.renamed(name) if name != published.name else published
+        spelled = existing.model.name if existing else display
+        model = published.renamed(spelled) if spelled != published.name else published
+        with self.lock:
+            fetched = any(layer.digest not in self.blobs for layer in model.layers())
         pending = settings.error
         for layer in model.layers():
+            if settings.missing_blob and layer.media_type == MODEL_MEDIA and layer.digest not in self.blobs:
+                # server/download.go Prepare: the registry's 404 on the blob's HEAD, before any line.
+                raise PullFailed("file does not exist")
             pending = self._pull_blob(layer, emit, settings, pending)
         if pending:
             raise PullFailed(pending)
         emit({"status": "verifying sha256 digest"})
+        # Every blob that was not already on disk is hashed again, with nothing sent meanwhile.
+        if fetched and settings.verify_delay_s > 0 and self.closing.wait(settings.verify_delay_s):
+            raise Closing()
         emit({"status": "writing manifest"})
         if self.install(model):
             emit({"status": "removing unused layers"})

@@ -6,6 +6,9 @@ resumes cut pulls, enforces an optional memory budget, and has fault switches (`
 request log (``requests``). Library code, the REST API and CLI subprocesses talk to it over real
 HTTP exactly as they would talk to Ollama, so nothing of ours is mocked.
 
+It answers as Ollama ``DEFAULT_VERSION`` does (docs/ollama.md lists what that means), and reads model
+names with its own port of Ollama's rules (``_names``), never the manager's.
+
     with OllamaDouble() as ollama:
         ollama.install("llama3.2:1b-instruct-q8_0")
         client = ollama_lib.Client(host=ollama.url)
@@ -21,16 +24,17 @@ from types import TracebackType
 from typing import Any, Self
 
 from ..catalog import load_catalog
-from ..names import name_key, parse_model_name
 from ._api import Api, Responder
 from ._faults import Faults, RequestRecord
 from ._go import MAX_DURATION_NS, parse_go_duration, parse_keep_alive
 from ._models import MODEL_MEDIA, LibraryModel
+from ._names import display, fold_key
 from ._server import DoubleHTTPServer
 from ._state import State
 
-DEFAULT_VERSION = "0.22.0"
-"""The Ollama release whose behaviour the double follows (memory-error wording, unload, 405s)."""
+DEFAULT_VERSION = "0.32.15"
+"""The Ollama release whose behaviour the double follows (llama-server loads and their out-of-memory
+wording, ``capabilities`` in ``/api/tags``, ``:cloud``/``:local`` markers, the unload and load replies)."""
 
 
 class OllamaDouble:
@@ -249,6 +253,16 @@ class OllamaDouble:
         self._api.token_delay_s = value
 
     @property
+    def verify_delay_s(self) -> float:
+        """Silence between ``verifying sha256 digest`` and ``writing manifest`` on a pull that fetched
+        something (Ollama hashes every fetched blob again and says nothing meanwhile)."""
+        return self._api.verify_delay_s
+
+    @verify_delay_s.setter
+    def verify_delay_s(self, value: float) -> None:
+        self._api.verify_delay_s = value
+
+    @property
     def load_delay_s(self) -> float:
         """Extra time a cold model load takes (it shows in ``load_duration``)."""
         return self._api.load_delay_s
@@ -288,7 +302,7 @@ class OllamaDouble:
 
     def library_model(self, name: str) -> LibraryModel | None:
         with self._state.lock:
-            return self._state.library.get(name_key(name))
+            return self._state.library.get(fold_key(name))
 
     def install(
         self,
@@ -307,15 +321,15 @@ class OllamaDouble:
         also in the library). Without it the library's model is used under the spelling given.
         Raises KeyError when ``size`` is missing and the library has no such model.
         """
-        display = parse_model_name(name).display()
+        shown = display(name)
         if size is None:
             published = self.library_model(name)
             if published is None:
                 raise KeyError(f"{name!r} is not in the double's library; pass size= to install it anyway")
-            model = published.renamed(display) if published.name != display else published
+            model = published.renamed(shown) if published.name != shown else published
         else:
             model = LibraryModel.build(
-                display,
+                shown,
                 size=size,
                 model_info=model_info,
                 capabilities=capabilities or ("completion",),
@@ -345,6 +359,12 @@ class OllamaDouble:
         keep = parse_keep_alive(keep_alive)
         runner, _ = self._state.load(installed.model, keep, num_ctx)
         self._state.finish(runner, keep)
+
+    @property
+    def aborted_loads(self) -> list[str]:
+        """Models whose load was abandoned because the client hung up (Ollama's 499), oldest first."""
+        with self._state.lock:
+            return list(self._state.aborted_loads)
 
     def unload(self, name: str) -> None:
         installed = self._state.find(name)
