@@ -60,6 +60,7 @@ class DeviceSlot:
     problem: str = ""
     note: str = ""
     approximate: bool = False
+    compute_capability: str = ""
 
 
 @dataclass
@@ -116,6 +117,8 @@ class GpuDevice:
     visible: bool = True
     problem: str = ""
     note: str = ""
+    compute_capability: str = ""
+    """CUDA compute capability ("8.6"), which decides flash attention in Ollama; empty when unknown."""
 
     @property
     def usable_bytes(self) -> int:
@@ -154,6 +157,7 @@ class GpuDevice:
             "visible": self.visible,
             "problem": self.problem,
             "note": self.note,
+            "compute_capability": self.compute_capability,
         }
 
 
