@@ -95,5 +95,5 @@ def probe_apple(system: System, metal: MetalQuery, host: HostReader) -> ProbeRes
         return Reading(limit, min(limit, available), exact, source, True, "free bounded by available RAM")
 
     slot = DeviceSlot("metal", "metal:0", "Apple GPU (Metal)", METAL_RESERVE_BYTES, read, integrated=True)
-    detail = "; ".join([f"GPU limit {limit / GIB:.2f} GiB from {source}", *notes])
+    detail = "; ".join([f"GPU limit {limit / GIB:.2f} GB from {source}", *notes])
     return ProbeResult("found", detail, [slot])

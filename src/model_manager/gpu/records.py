@@ -238,7 +238,8 @@ def leading_int(text: str) -> int:
 
 
 def format_gib(n_bytes: int) -> str:
-    return f"{n_bytes / GIB:.2f} GiB"
+    """GiB as every output labels them: "GB" (the README says once that GB means GiB)."""
+    return f"{n_bytes / GIB:.2f} GB"
 
 
 # Ollama's per-GPU floor (ml/device.go MinimumMemory), kept with Ollama's other defaults. Level Zero
