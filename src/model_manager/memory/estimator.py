@@ -413,7 +413,9 @@ def max_context_for(
 def largest_context(footprint: Callable[[int], int], memory_bytes: int, limit: int) -> int:
     """Binary search over multiples of 256 up to ``limit`` for the last context whose ``footprint(context)``
     is at most ``memory_bytes``; 0 when 256 does not fit."""
-    low, high = 0, -(-limit // CONTEXT_PAD)  # fits(low) is known true (or low == 0); find the last True
+    if footprint(limit) <= memory_bytes:  # the common answer for small models: one estimate
+        return limit
+    low, high = 0, -(-limit // CONTEXT_PAD) - 1  # fits(low) is known true (or low == 0); find the last True
     while low < high:
         mid = (low + high + 1) // 2
         if footprint(min(mid * CONTEXT_PAD, limit)) <= memory_bytes:

@@ -7,8 +7,9 @@ Pure: the caller brings the facts (``ModelSizing``), Ollama's settings from its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..ollama_defaults import (
@@ -94,10 +95,19 @@ class Memory:
     source: str = ARGUMENT
     backend: str = "gpu"
     total_bytes: int = 0
-    host_available_bytes: int = 0
+    host_bytes: int | None = None
     devices: tuple[Device, ...] = ()
     origin: str = ""
     """For an override, where it was set (``MODEL_MANAGER_VRAM_GB``, or the settings)."""
+    host_reader: Callable[[], int] | None = field(default=None, compare=False, repr=False)
+    """Reads free host RAM when ``host_bytes`` is None: only a model that does not fit fully needs it."""
+
+    @cached_property
+    def host_available_bytes(self) -> int:
+        """Free host RAM, where the layers that do not fit on the GPU run."""
+        if self.host_bytes is not None:
+            return self.host_bytes
+        return self.host_reader() if self.host_reader is not None else 0
 
     @property
     def cpu_only(self) -> bool:
@@ -112,9 +122,11 @@ class Memory:
     def available_gb(self) -> float:
         return self.available_bytes / GIB
 
-    def marker(self) -> tuple[str, str, int, int]:
-        """A key that changes when a verdict in this memory could (to the MiB, host RAM to the GiB)."""
-        return self.source, self.backend, self.available_bytes >> 20, self.host_available_bytes >> 30
+    def marker(self) -> tuple[str, str, int]:
+        """A key for reusing an answer judged in this memory: it changes when the memory moves by 64 MiB
+        (free memory drifts by the megabyte between readings). Free host RAM, which only tells a partial fit
+        from none, is left out: reading it on every request would cost more than the answer."""
+        return self.source, self.backend, self.available_bytes >> 26
 
     @property
     def label(self) -> str:
@@ -138,7 +150,6 @@ class Memory:
             "kind": self.word,
             "origin": self.origin or None,
             "total_gb": round(self.total_bytes / GIB, 2),
-            "host_available_gb": round(self.host_available_gb, 2),
         }
 
 

@@ -262,8 +262,27 @@ def _feed_forward(r: _Reader, n_layer: int, n_embd: int) -> _FeedForward:
     return _FeedForward(n_ff=n_ff, n_ff_last=n_ff_last, n_ff_layer=n_ff, n_expert=0)
 
 
+_READ: dict[int, tuple[Mapping[str, Any], Hyperparameters]] = {}
+_READ_LIMIT = 512
+
+
 def hyperparameters(model_info: Mapping[str, Any]) -> Hyperparameters:
-    """The facts of ``model_info``. Raises ValueError without an architecture, block count or width."""
+    """The facts of ``model_info``. Raises ValueError without an architecture, block count or width.
+
+    A planner estimates one model at many contexts: the facts of the same mapping object (treated as
+    read-only, as ``Mapping`` says) are read once.
+    """
+    found = _READ.get(id(model_info))
+    if found is not None and found[0] is model_info:
+        return found[1]
+    hp = _read(model_info)
+    if len(_READ) >= _READ_LIMIT:
+        _READ.clear()
+    _READ[id(model_info)] = (model_info, hp)
+    return hp
+
+
+def _read(model_info: Mapping[str, Any]) -> Hyperparameters:
     r = _Reader(model_info)
     n_layer = _int(r.get("block_count"))
     n_embd = _int(r.get("embedding_length"))

@@ -26,12 +26,12 @@ from ..types import ModelInfo
 from ..units import GIB, MB, gib_bytes
 from .estimator import FALLBACK_MAX_CONTEXT, MemoryEstimate, layers_on_gpu
 from .fit import ARGUMENT, DETECTED, OVERRIDE, Memory, ModelSizing, RunSettings, estimate, run_settings
-from .plan import Plan, PlanRow, plan_contexts
 from .sizing import sizing_of
 from .verdict import MIN_VRAM_CONTEXT, Requirement, Verdict, judge, round_up_half
 
 if TYPE_CHECKING:
     from ..gpu import GPUManager
+    from .plan import Plan
 
 CACHE_LIMIT = 4096
 PLANNING_GPU = Memory(0, ARGUMENT, "gpu")
@@ -48,28 +48,40 @@ class MemoryPlanner:
         self._runtimes: dict[int, RuntimeSettings] = {}
         self._estimates: dict[tuple[str, str, bool, RunSettings], MemoryEstimate] = {}
         self._requirements: dict[tuple[str, str, bool], Requirement] = {}
+        self._sizings: dict[tuple[str, str, bool], ModelSizing | None] = {}
 
     def invalidate(self) -> None:
         """Forget cached estimates (installed models or their facts changed)."""
         self._estimates.clear()
         self._requirements.clear()
+        self._sizings.clear()
+
+    def sizing(self, info: ModelInfo) -> ModelSizing | None:
+        """What sizes ``info`` (``sizing.sizing_of``), kept until invalidated."""
+        key = (info.key, info.ollama_tag, info.installed)
+        if key not in self._sizings:
+            self._sizings[key] = sizing_of(info)
+        return self._sizings[key]
 
     # --- memory -------------------------------------------------------------------------------
 
     def memory(self, vram_gb: float | None = None) -> Memory:
         """The memory to judge against: ``vram_gb`` as given (a GPU of that size), else what GPU detection
         reports (``MODEL_MANAGER_VRAM_GB`` as an override)."""
+        if vram_gb is not None:  # GPU detection is not even built unless host RAM is needed
+            figure = gib_bytes(vram_gb)
+            return Memory(figure, ARGUMENT, "gpu", figure, host_reader=self._host_ram)
         gpu = self._gpu()
-        host = gib_bytes(gpu.get_host_available_gb())
-        if vram_gb is not None:
-            return Memory(gib_bytes(vram_gb), ARGUMENT, "gpu", gib_bytes(vram_gb), host)
         if gpu.override_gb is not None:
             figure = gib_bytes(gpu.override_gb)
             origin = gpu.override_source if gpu.override_source != ARGUMENT else "settings"
-            return Memory(figure, OVERRIDE, "gpu", figure, host, origin=origin)
-        return self._detect(gpu, host)
+            return Memory(figure, OVERRIDE, "gpu", figure, origin=origin, host_reader=self._host_ram)
+        return self._detect(gpu)
 
-    def _detect(self, gpu: GPUManager, host: int) -> Memory:
+    def _host_ram(self) -> int:
+        return gib_bytes(self._gpu().get_host_available_gb())
+
+    def _detect(self, gpu: GPUManager) -> Memory:
         backend = gpu.get_backend()
         available = gib_bytes(gpu.get_available_memory_gb())
         if backend == "cpu":
@@ -81,7 +93,7 @@ class MemoryPlanner:
         )
         # Ollama's tier reads each GPU's total less OLLAMA_GPU_OVERHEAD (routes.go Serve).
         total = gib_bytes(gpu.get_total_memory_gb()) - gpu_overhead(self._env) * max(len(devices), 1)
-        return Memory(available, DETECTED, backend, max(total, 0), host, devices)
+        return Memory(available, DETECTED, backend, max(total, 0), None, devices, host_reader=self._host_ram)
 
     def runtime(self, memory: Memory) -> RuntimeSettings:
         """Ollama's settings from its environment on a machine with ``memory`` (its default context
@@ -100,7 +112,7 @@ class MemoryPlanner:
             return Requirement(float(info.min_vram_gb), "catalog")
         key = (info.key, info.ollama_tag, info.installed)
         if key not in self._requirements:
-            sizing = sizing_of(info)
+            sizing = self.sizing(info)
             found = None
             if sizing is not None:
                 run = run_settings(
@@ -130,7 +142,7 @@ class MemoryPlanner:
         ``detail`` also works out the layers on the GPU and the largest context that fits fully."""
         memory = memory or self.memory()
         runtime = self.runtime(memory)
-        sizing = sizing_of(info)
+        sizing = self.sizing(info)
         requirement = self.requirement(info)
 
         def run_at(context: int | None) -> RunSettings:
@@ -172,7 +184,7 @@ class MemoryPlanner:
     ) -> MemoryEstimate:
         """The estimate at the given settings on ``memory``'s machine (detected when None), Ollama's for the
         rest. Raises InvalidRequestError (no architecture facts, or settings Ollama cannot load)."""
-        sizing = sizing_of(info)
+        sizing = self.sizing(info)
         if sizing is None:
             raise InvalidRequestError(f"no architecture facts for {info.name}: run sync once Ollama answers")
         memory = memory or self.memory()
@@ -202,6 +214,8 @@ class MemoryPlanner:
     ) -> Plan:
         """Memory at each context from 2,048 to the model's maximum, for each KV cache type (the one asked for,
         else f16, q8_0 and q4_0), with the largest context that fits ``memory`` fully for each type."""
+        from .plan import Plan, PlanRow, plan_contexts  # only plan mode needs it
+
         memory = memory or self.memory()
         verdict = self.verdict(
             info,
@@ -214,7 +228,7 @@ class MemoryPlanner:
         if verdict.run is None:
             return Plan(info.name, memory, verdict, (), (), (), {})
         kinds = (verdict.run.requested_kv_cache_type,) if kv_cache_type else COMMON_KV_CACHE_TYPES
-        sizing = sizing_of(info)
+        sizing = self.sizing(info)
         native = sizing.native_context if sizing is not None else 0
         contexts = plan_contexts(native or FALLBACK_MAX_CONTEXT, context_length)
         largest: dict[str, int] = {}

@@ -55,17 +55,24 @@ class Placement:
     projector_on_cpu: bool = False
 
 
-def place(estimate: MemoryEstimate, memory: Memory) -> Placement:
-    """The level of ``estimate`` on ``memory``. Ollama keeps a projector on the CPU when a GPU has less free
-    than projector + 1 GiB; the fit target is then llama.cpp's own 1 GiB."""
+def needs(estimate: MemoryEstimate, memory: Memory) -> tuple[int, int, bool]:
+    """(bytes the memory must hold, margin kept free beside them, projector on the CPU). Ollama keeps a
+    projector on the CPU when a GPU has less free than projector + 1 GiB; the fit target is then llama.cpp's
+    own 1 GiB. Without a GPU: the whole footprint, no margin."""
     if memory.cpu_only:
-        needed = estimate.cpu_only_bytes
-        return Placement(FULL if needed <= memory.available_bytes else NONE, needed, 0)
-    needed, margin, on_cpu = estimate.total_bytes, estimate.margin_bytes, False
+        return estimate.cpu_only_bytes, 0, False
     if estimate.projector_bytes and memory.available_bytes < fit_target_bytes(estimate.projector_bytes):
-        needed, margin, on_cpu = needed - estimate.projector_bytes, FIT_TARGET_BYTES, True
+        return estimate.total_bytes - estimate.projector_bytes, FIT_TARGET_BYTES, True
+    return estimate.total_bytes, estimate.margin_bytes, False
+
+
+def place(estimate: MemoryEstimate, memory: Memory) -> Placement:
+    """The level of ``estimate`` on ``memory`` (host RAM is read only when it does not fit fully)."""
+    needed, margin, on_cpu = needs(estimate, memory)
     if needed + margin <= memory.available_bytes:
         level = FULL
+    elif memory.cpu_only:
+        level = NONE
     elif estimate.cpu_only_bytes + margin <= memory.available_bytes + memory.host_available_bytes:
         level = PARTIAL
     else:
@@ -243,7 +250,7 @@ def judge(
             on_gpu = layers_at(run, room)[0]
 
     def footprint(context: int) -> int:
-        return place(estimate_at(run_at(context)), memory).needed_bytes
+        return needs(estimate_at(run_at(context)), memory)[0]
 
     best = largest_context(footprint, room, context_limit)
     return replace(
