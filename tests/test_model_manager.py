@@ -247,7 +247,9 @@ class TestCommonPatterns:
         # At 48 GB Ollama's default context is 262,144 (capped at each model's own): the pick fits fully
         # there, ahead of llama3.1:70b-instruct, which fits fully only below it.
         rec = manager.recommend(48.0, "quality")
-        assert get_best_available_model(48.0) == rec.model and rec.best is not None and rec.best.fits_at_default
+        assert (
+            get_best_available_model(48.0) == rec.model and rec.best is not None and rec.best.fits_at_default
+        )
         seventy = next(c for c in rec.candidates if c.info.name == "llama3.1:70b-instruct")
         assert not seventy.fits_at_default and rec.candidates.index(seventy) > 0
         assert manager.get_model_info(get_best_available_model(1.5))["purpose"] == "speed"  # type: ignore[index]
