@@ -1,11 +1,14 @@
-"""Time the memory estimator (target: at most 1 ms a call), or print its check against llama.cpp.
+"""Time the memory estimator (target: at most 1 ms a call), or print its checks as docs/memory.md shows them.
 
     PYTHONPATH=src python bench/bench_memory.py               # timings
     PYTHONPATH=src python bench/bench_memory.py --calls 20000
     PYTHONPATH=src python bench/bench_memory.py --engine-table  # needs llama-cpp-python and gguf
+    PYTHONPATH=src python bench/bench_memory.py --measurements  # the published measurements
 
 ``--engine-table`` loads SmolLM2 and the hand-built shapes of tests/engine_models.py with llama.cpp and
 prints the Markdown table of docs/memory.md (estimated vs reported KV / weights / compute, error %).
+``--measurements`` prints the table of published measurements (tests/memory_measurements.py) with the
+estimate's error on each, its median and its worst.
 """
 
 from __future__ import annotations
@@ -80,43 +83,49 @@ def timings(calls: int) -> int:
     )
     few = max(1, calls // 50)
     _time(
-        "max_context_for llama3.1:8b in 12 GiB",
+        "max_context_for llama3.1:8b in 12 GB",
         lambda: max_context_for(LLAMA31_8B, weights_bytes=LLAMA31_8B_FILE, memory_bytes=12 * GIB),
         few,
     )
     _time(
-        "layers_on_gpu llama3.1:8b in 4 GiB", lambda: layers_on_gpu(LLAMA31_8B, LLAMA31_8B_FILE, 4 * GIB), few
+        "layers_on_gpu llama3.1:8b in 4 GB", lambda: layers_on_gpu(LLAMA31_8B, LLAMA31_8B_FILE, 4 * GIB), few
     )
     print(f"target ≤ 1 ms per estimate_memory call: {'met' if mean <= 1.0 else 'NOT met'}")
     return 0 if mean <= 1.0 else 1
 
 
-def engine_table() -> int:
+def _tests_on_path() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+
+def engine_table() -> int:
+    _tests_on_path()
     from engine_models import SHAPES, Engine, build_gguf, model_info_of, smollm2_path
 
-    cases = [
-        (512, False, "f16", 1),
-        (4096, False, "f16", 1),
-        (16384, False, "f16", 1),
-        (8192, True, "f16", 1),
-        (16384, True, "q8_0", 1),
-        (16384, True, "q4_0", 1),
-        (2048, False, "f16", 4),
-        (4096, True, "q4_0", 4),
+    # (context per request, flash attention: True/False/None for auto, KV type, parallel, batch or None)
+    cases: list[tuple[int, bool | None, str, int, int | None]] = [
+        (512, False, "f16", 1, None),
+        (4096, False, "f16", 1, None),
+        (16384, False, "f16", 1, None),
+        (8192, True, "f16", 1, None),
+        (16384, None, "q8_0", 1, None),
+        (16384, True, "q4_0", 1, None),
+        (2048, False, "f16", 4, None),
+        (4096, None, "q4_0", 4, None),
+        (16384, None, "f16", 4, None),
+        (8192, False, "f16", 1, 256),
     ]
     models = [("SmolLM2-135M Q4_1 (llama, GQA 3:1)", smollm2_path(), False)]
     models += [(f"{s.name} ({s.arch})", build_gguf(s), not isinstance(s.n_head, int)) for s in SHAPES]
     print(
-        "| model / shape | ctx | FA | KV | par | KV MiB est / llama.cpp | weights MiB est / llama.cpp "
+        "| model / shape | ctx | FA | KV | par | batch | KV MiB est / llama.cpp | weights MiB est / llama.cpp "
         "| compute MiB est / llama.cpp | err KV / W / compute / total |"
     )
-    print("|---|---:|:-:|:-:|---:|---|---|---|---|")
+    print("|---|---:|:-:|:-:|---:|---:|---|---|---|---|")
     for label, path, verbose in models:
         info = model_info_of(path, verbose=verbose)
         with Engine(path) as engine:
-            for ctx, fa, kv, par in cases:
-                m = engine.measure(n_ctx=ctx * par, flash_attention=fa, kv_cache_type=kv, n_seq_max=par)
+            for ctx, fa, kv, par, batch in cases:
                 e = estimate_memory(
                     info,
                     weights_bytes=path.stat().st_size,
@@ -124,19 +133,47 @@ def engine_table() -> int:
                     kv_cache_type=kv,
                     num_parallel=par,
                     flash_attention=fa,
+                    num_batch=batch,
+                )
+                m = engine.measure(
+                    n_ctx=ctx * par, flash_attention=fa, kv_cache_type=kv, n_seq_max=par, batch=e.num_batch
                 )
 
                 def err(ours: int, theirs: int) -> str:
                     return f"{100 * (ours - theirs) / theirs:+.1f}"
 
+                graph = e.graph_bytes + e.output_bytes
+                mode = {True: "on", False: "off", None: "auto"}[fa]
                 print(
-                    f"| {label} | {ctx} | {'on' if fa else 'off'} | {kv} | {par} "
+                    f"| {label} | {ctx} | {mode} | {kv} | {par} | {e.num_batch} "
                     f"| {e.kv_cache_bytes / MIB:.1f} / {m.kv_bytes / MIB:.1f} "
                     f"| {e.weights_bytes / MIB:.1f} / {m.model_bytes / MIB:.1f} "
-                    f"| {e.graph_bytes / MIB:.1f} / {m.graph_bytes / MIB:.1f} "
+                    f"| {graph / MIB:.1f} / {m.graph_bytes / MIB:.1f} "
                     f"| {err(e.kv_cache_bytes, m.kv_bytes)} / {err(e.weights_bytes, m.model_bytes)} / "
-                    f"{err(e.graph_bytes, m.graph_bytes)} / {err(e.engine_bytes, m.total_bytes)} |"
+                    f"{err(graph, m.graph_bytes)} / {err(e.cpu_only_bytes, m.total_bytes)} |"
                 )
+    return 0
+
+
+def measurements_table() -> int:
+    _tests_on_path()
+    from memory_measurements import MEASUREMENTS
+    from test_memory_measurements import error, estimated_mib
+
+    print("| model and load | counts | measured MiB | estimate MiB | error | source |")
+    print("|---|---|---:|---:|---:|---|")
+    errors = []
+    for row in MEASUREMENTS:
+        errors.append(abs(error(row)))
+        print(
+            f"| {row.model}; {row.runner} | {row.what} | {row.measured_mib:,.2f} | {estimated_mib(row):,.2f} "
+            f"| {100 * error(row):+.2f} % | {row.source} |"
+        )
+    print()
+    print(
+        f"{len(errors)} measurements: median |error| {100 * statistics.median(errors):.2f} %, "
+        f"worst {100 * max(errors):.2f} % (bounds: 3 % and 8 %)"
+    )
     return 0
 
 
@@ -146,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--calls", type=int, default=5000, help="calls per timing (default 5000)")
     parser.add_argument("--engine-table", action="store_true", help="print the llama.cpp comparison table")
+    parser.add_argument("--measurements", action="store_true", help="print the published measurements table")
     args = parser.parse_args(argv)
+    if args.measurements:
+        return measurements_table()
     return engine_table() if args.engine_table else timings(args.calls)
 
 

@@ -291,6 +291,8 @@ class Measured:
     compute_bytes: int
     output_bytes: int
     n_ctx: int
+    flash_attention: bool = False
+    """What llama.cpp ran with, ``auto`` resolved."""
 
     @property
     def graph_bytes(self) -> int:
@@ -304,7 +306,21 @@ class Measured:
 
 _BUFFER = re.compile(r"(?P<what>model|KV|compute|output) buffer size\s*=\s*(?P<mib>[0-9.]+) MiB")
 _N_CTX = re.compile(r"llama_context: n_ctx\s*=\s*(\d+)")
-GGML_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}
+_FA_RESOLVED = re.compile(r"Flash Attention (?:was auto, set to )?(enabled|disabled)")
+"""How llama.cpp logs what ``auto`` resolved to ("resolve_fused_ops: Flash Attention enabled" in the build
+llama-cpp-python vendors, "Flash Attention was auto, set to enabled" in others)."""
+GGML_TYPES = {
+    "f32": 0,
+    "f16": 1,
+    "q4_0": 2,
+    "q4_1": 3,
+    "q5_0": 6,
+    "q5_1": 7,
+    "q8_0": 8,
+    "iq4_nl": 20,
+    "bf16": 30,
+}
+"""ggml type ids of the KV cache types llama.cpp accepts (ggml.h ``ggml_type``)."""
 
 
 def _sizes(log: str) -> dict[str, int]:
@@ -370,24 +386,32 @@ class Engine:
         self.model_bytes = _sizes(log)["model"]
 
     def measure(
-        self, *, n_ctx: int, flash_attention: bool, kv_cache_type: str = "f16", n_seq_max: int = 1
+        self,
+        *,
+        n_ctx: int,
+        flash_attention: bool | None,
+        kv_cache_type: str = "f16",
+        n_seq_max: int = 1,
+        batch: int = 512,
     ) -> Measured:
         """Create (and free) one context and return what llama.cpp allocated for it.
 
         ``n_ctx`` is the total context (Ollama passes ``num_ctx × num_parallel``), ``n_seq_max`` the parallel
-        sequences. The settings are llama-server's, which Ollama runs: batch 2048, micro-batch 512, separate
-        streams per sequence, windowed caches for sliding-window layers (``swa_full`` off).
+        sequences, ``flash_attention`` None for ``auto``. The settings are llama-server's as Ollama starts it:
+        ``-b N -ub N`` with the same ``batch``, separate streams per sequence, windowed caches for
+        sliding-window layers (``swa_full`` off).
         """
         lib = self._lib
         params = lib.llama_context_default_params()
         params.n_ctx = n_ctx
-        params.n_batch = 2048
-        params.n_ubatch = 512
+        params.n_batch = params.n_ubatch = batch
         params.n_seq_max = n_seq_max
         params.n_threads = params.n_threads_batch = 1
-        params.flash_attn_type = (
-            lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        )
+        params.flash_attn_type = {
+            None: lib.LLAMA_FLASH_ATTN_TYPE_AUTO,
+            True: lib.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            False: lib.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        }[flash_attention]
         params.type_k = params.type_v = GGML_TYPES[kv_cache_type]
         params.swa_full = False
         params.kv_unified = False
@@ -399,12 +423,16 @@ class Engine:
         lib.llama_free(ctx)
         sizes = _sizes(log)
         found = _N_CTX.search(log)
+        resolved = _FA_RESOLVED.search(log)
+        forced = "enabling flash_attn since it is required" in log  # a quantised V cache turns auto on
+        flash = resolved.group(1) == "enabled" if resolved else forced or bool(flash_attention)
         return Measured(
             model_bytes=self.model_bytes,
             kv_bytes=sizes["KV"],
             compute_bytes=sizes["compute"],
             output_bytes=sizes["output"],
             n_ctx=int(found.group(1)) if found else 0,
+            flash_attention=flash,
         )
 
     def close(self) -> None:

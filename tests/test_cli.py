@@ -195,7 +195,7 @@ def test_list_with_ollama_down_still_answers(cli: Cli, down_url: str) -> None:
     ]
     assert "installed state is unknown" in result.err and down_url in result.err
     # A fresh home has never read Ollama: installed state is "unknown", not "no".
-    assert result.row("llama3.1:8b-instruct")[-2] == "unknown"
+    assert result.row("llama3.1:8b-instruct")[5] == "unknown"  # the Installed column
     doc = cli("list", "--json", host=down_url)
     assert doc.code == 0 and doc.json()["installed_state_known"] is False and doc.err == ""
 
@@ -290,13 +290,16 @@ def test_recommend_8_balanced(cli: Cli, manager: ModelManager) -> None:
     assert [c["name"] for c in doc["candidates"]] == [c.info.name for c in expected.candidates]
 
 
-def test_recommend_detects_vram_when_left_out(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recommend_reports_the_vram_override_as_an_override(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "3")
     doc = cli("recommend", "speed", "--json").json()
-    assert (doc["available_vram_gb"], doc["vram_source"], doc["priority"]) == (3.0, "detected", "speed")
+    assert (doc["available_vram_gb"], doc["vram_source"], doc["priority"]) == (3.0, "override", "speed")
     assert all(c["required_vram_gb"] <= 3 for c in doc["candidates"]) and doc["model"]
     assert cli("recommend", "--json").json()["priority"] == "balanced"
-    assert "(VRAM detected)" in cli("recommend", "speed").out
+    out = cli("recommend", "speed").out
+    assert "(VRAM override from MODEL_MANAGER_VRAM_GB)" in out and "detected" not in out
 
 
 def test_recommend_says_when_nothing_fits(cli: Cli) -> None:
@@ -312,9 +315,10 @@ def test_check_fits_and_does_not_fit(cli: Cli) -> None:
     fits = cli("check", "llama3.1:8b-instruct", "8")
     assert fits.code == 0
     assert fits.out.startswith(
-        "Compatible: llama3.1:8b-instruct needs 6.0 GB VRAM, 8.0 GB available; fits fully: "
+        "Compatible: llama3.1:8b-instruct needs 6.0 GB VRAM, 8.0 GB available; "
+        "fits fully on the GPU at 4,096 context: needs "
     )
-    assert fits.out.endswith(" GiB of 8.0 at 4,096 context\n")
+    assert fits.out.endswith(" GB plus 1.0 GB kept free, of 8.0 GB\n") and "GiB" not in fits.out
     too_big = cli("check", "llama3.1:70b-instruct", "8")
     assert too_big.code == 1 and too_big.out.startswith(
         "Insufficient VRAM: llama3.1:70b-instruct needs 40.0 GB"
@@ -333,13 +337,15 @@ def test_check_fits_and_does_not_fit(cli: Cli) -> None:
         "vram_source": "argument",
     }
     assert body["fit"] in ("partial", "none") and body["layers_total"] == 80
-    assert body["estimate"]["total_gib"] > 30
+    assert body["estimate"]["total_gb"] > 30 and body["context_length"] == 4096
 
 
-def test_check_detects_vram_and_rejects_unknown_models(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_takes_the_override_and_rejects_unknown_models(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "24")
     doc = cli("check", "mixtral:8x7b-instruct", "--json").json()
-    assert (doc["compatible"], doc["available_vram_gb"], doc["vram_source"]) == (True, 24.0, "detected")
+    assert (doc["compatible"], doc["available_vram_gb"], doc["vram_source"]) == (True, 24.0, "override")
     missing = cli("check", "no-such-model", "8")
     assert missing.code == 1 and missing.err.startswith(
         "Model not found: no-such-model\nSolution: Check catalog"
@@ -396,9 +402,9 @@ def test_info(cli: Cli, manager: ModelManager) -> None:
 def test_info_marks_estimated_vram(cli: Cli, manager: ModelManager) -> None:
     estimated = next(e for e in manager.catalog if e.min_vram_gb is None)
     doc = cli("info", estimated.name, "--json").json()["model"]
-    assert doc["min_vram_gb"] is None and doc["required_vram_gb"] > 0
+    assert doc["min_vram_source"] == "estimate" and doc["min_vram_gb"] == doc["required_vram_gb"] > 0
     row = cli("info", estimated.name).row("Min")
-    assert row[2] == vram(doc["required_vram_gb"], estimated=True) and row[3] == "(estimated)"
+    assert row[2] == vram(doc["min_vram_gb"], estimated=True) and row[3] == "(estimated)"
 
 
 def test_info_errors(cli: Cli) -> None:

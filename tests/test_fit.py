@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,10 @@ EIGHT_B = "llama3.1:8b-instruct"
 def test_estimate_grows_with_context_as_the_estimator_says(manager: ModelManager) -> None:
     small = manager.estimate_model_memory(EIGHT_B, context_length=4096)
     large = manager.estimate_model_memory(EIGHT_B, context_length=65536, kv_cache_type="f16")
-    assert 5.0 < small.total_gib < 6.5
+    assert 4.8 < small.total_gb < 5.5
     assert small.kv_cache_bytes == 4096 * 32 * 2 * 8 * 128 * 2  # L · (K+V) · Hkv · head · f16
     assert large.kv_cache_bytes == 16 * small.kv_cache_bytes
-    assert large.total_gib > 12
+    assert large.total_gb > 12
 
 
 def test_defaults_come_from_the_variables_ollama_reads(
@@ -39,7 +40,7 @@ def test_defaults_come_from_the_variables_ollama_reads(
 def test_defaults_without_variables_are_ollamas(manager: ModelManager) -> None:
     estimate = manager.estimate_model_memory(EIGHT_B)
     assert (estimate.context_length, estimate.num_parallel, estimate.kv_cache_type) == (4096, 1, "f16")
-    assert estimate.flash_attention is False
+    assert estimate.flash_attention is True  # Ollama passes --flash-attn auto; llama.cpp turns it on
 
 
 @pytest.mark.parametrize(
@@ -68,18 +69,21 @@ def test_installed_model_uses_facts_from_api_show(manager: ModelManager, ollama:
     estimate = manager.estimate_model_memory("custom/qwen:7b", context_length=4096)
     assert estimate.architecture == "qwen2"
     assert estimate.kv_cache_bytes == 4096 * 28 * 2 * 4 * 128 * 2
-    meta = manager.get_model_info("custom/qwen:7b")
-    assert meta is not None and meta["purpose"] == "balanced" and meta["source"] == "ollama"
-    assert meta["estimated_vram_gb"] == pytest.approx(estimate.total_gib, abs=0.01)
+    meta = manager.metadata(manager.model_info("custom/qwen:7b"), 8.0)
+    assert meta["purpose"] == "balanced" and meta["source"] == "ollama"
+    assert meta["memory_estimate"]["total_bytes"] == estimate.total_bytes
+    assert meta["estimated_vram_gb"] == round(estimate.total_gb, 2)
+    assert meta["min_vram_source"] == "estimate" and meta["min_vram_gb"] > estimate.total_gb
 
 
 def test_compatibility_message_shows_the_estimate(manager: ModelManager) -> None:
     result = manager.compatibility(EIGHT_B, 8.0)
     assert result.compatible and result.fit is not None and result.fit.level == "full"
-    assert result.message.startswith(
-        f"Compatible: {EIGHT_B} needs 6.0 GB VRAM, 8.0 GB available; fits fully: needs "
+    needs = result.fit.estimate.total_gb if result.fit.estimate else 0
+    assert result.message == (
+        f"Compatible: {EIGHT_B} needs 6.0 GB VRAM, 8.0 GB available; fits fully on the GPU at 4,096 "
+        f"context: needs {needs:.1f} GB plus 1.0 GB kept free, of 8.0 GB"
     )
-    assert result.message.endswith(" GiB of 8.0 at 4,096 context")
     ok, message = manager.check_model_compatibility(EIGHT_B, 8.0)
     assert (ok, message) == (True, result.message)
 
@@ -94,18 +98,20 @@ def test_partial_fit_says_how_many_layers(manager: ModelManager) -> None:
 def test_no_fit_when_even_ram_cannot_take_it(manager: ModelManager) -> None:
     ram = manager.gpu.get_host_available_gb()
     estimate = manager.estimate_model_memory("llama3.1:70b-instruct")
-    if estimate.total_gib < ram + 1:
+    if estimate.cpu_only_gb < ram + 1:
         pytest.skip(f"this machine has {ram:.0f} GiB of RAM, enough for part of a 70B model")
     result = manager.compatibility("llama3.1:70b-instruct", 1.0)
     assert result.fit is not None and result.fit.level == "none"
     assert "does not fit" in result.message
 
 
-def test_models_without_min_vram_use_the_estimate(manager: ModelManager) -> None:
+def test_models_without_a_catalog_figure_get_one_from_the_estimate(manager: ModelManager) -> None:
     meta = manager.get_model_info("qwen2.5vl:7b")
-    assert meta is not None and meta["min_vram_gb"] is None
+    assert meta is not None and meta["min_vram_source"] == "estimate"
     required = manager.required_vram_gb(manager.model_info("qwen2.5vl:7b"))
-    assert required == meta["estimated_vram_gb"] > 0
+    at_4k = manager.estimate_model_memory("qwen2.5vl:7b", context_length=4096)
+    # Fully on the GPU at 4,096 context plus the margin kept free, rounded up to 0.5 GB.
+    assert required == meta["min_vram_gb"] == math.ceil((at_4k.total_gb + at_4k.margin_gb) * 2) / 2
     names = {m["name"] for m in manager.list_available_models(max_vram_gb=required + 0.5)}
     assert "qwen2.5vl:7b" in names
     assert "qwen2.5vl:7b" not in {
@@ -117,7 +123,7 @@ def test_metadata_carries_the_estimate_breakdown(manager: ModelManager) -> None:
     for meta in manager.list_available_models():
         estimate = meta["memory_estimate"]
         assert estimate is not None, meta["name"]
-        parts = ("weights_bytes", "projector_bytes", "kv_cache_bytes", "graph_bytes", "overhead_bytes")
+        parts = ("gpu_weights_bytes", "projector_bytes", "kv_cache_bytes", "graph_bytes")
         assert sum(estimate[k] for k in parts) == estimate["total_bytes"]
 
 
@@ -125,7 +131,7 @@ def test_recommendation_says_how_much_context_fits(manager: ModelManager) -> Non
     rec = manager.recommend(8.0, "balanced")
     assert rec.model is not None
     assert all(c.max_context and c.max_context >= 4096 for c in rec.candidates)
-    assert "tokens of context fit" in rec.reason
+    assert "fits fully at 4,096 context, Ollama's default here" in rec.reason
 
 
 def test_switch_refuses_a_model_that_cannot_fit_anywhere(
@@ -148,9 +154,12 @@ def test_switch_counts_the_memory_of_the_model_it_unloads(
         ollama.install(catalog_tag(manager, name))
     assert manager.switch_model("llama3.2:3b-instruct")
     held = sum(r.size_vram_bytes for r in manager.ollama.running()) / GIB
-    need = manager.estimate_model_memory(EIGHT_B).total_gib
+    estimate = manager.estimate_model_memory(EIGHT_B)
+    need = estimate.total_gb + estimate.margin_gb
     # Free VRAM alone is short of the 8B model; with what the 3B model holds it is enough.
     monkeypatch.setattr(manager.gpu, "get_available_memory_gb", lambda: need - held / 2)
+    monkeypatch.setattr(manager.gpu, "get_backend", lambda: "cuda")
+    monkeypatch.setattr(manager.gpu, "get_total_memory_gb", lambda: 8.0)
     result = manager.switch(EIGHT_B)
     assert result.fit is not None and result.fit.level == "full"
     assert ollama.loaded() == [catalog_tag(manager, EIGHT_B)]
@@ -184,6 +193,5 @@ def test_cli_use_says_when_a_model_runs_partly_on_the_cpu(
     code = main(["--host", ollama.url, "--data-dir", str(manager.settings.home), "use", EIGHT_B])
     out, err = capsys.readouterr()
     assert code == 0 and out == f"Switched to {EIGHT_B}\n"
-    assert (
-        f"Note: {EIGHT_B} fits partially: needs " in err and " layers on the GPU, the rest on the CPU" in err
-    )
+    assert f"Note: {EIGHT_B} fits partially at 4,096 context: needs " in err
+    assert " layers on the GPU, the rest on the CPU" in err

@@ -76,6 +76,7 @@ class FakeGpu:
     v2_error: type[pynvml.NVMLError] | None = None
     v1_error: type[pynvml.NVMLError] | None = None
     read_error: type[pynvml.NVMLError] | None = None
+    compute: tuple[int, int] | None = None
 
 
 @dataclass
@@ -118,6 +119,11 @@ class FakeNvml:
 
     def nvmlDeviceGetPciInfo(self, handle: FakeGpu) -> Any:
         return SimpleNamespace(busId=handle.bus.encode())
+
+    def nvmlDeviceGetCudaComputeCapability(self, handle: FakeGpu) -> tuple[int, int]:
+        if handle.compute is None:
+            raise pynvml.NVMLError_NotSupported()
+        return handle.compute
 
     def nvmlDeviceGetMigMode(self, handle: FakeGpu) -> list[int]:
         if handle.migs is None:
@@ -1081,3 +1087,26 @@ def test_probe_report_script_prints_json() -> None:
     data = json.loads(done.stdout)
     assert data["report"]["available_gb"] > 0
     assert {p["probe"] for p in data["report"]["probes"]} >= {"nvml", "cpu"}
+
+
+def test_nvml_reports_each_gpus_compute_capability_which_mig_instances_share(root: Path) -> None:
+    # Ollama's flash-attention rule reads it (ml/device.go cudaFlashAttentionSupported).
+    migs: list[FakeGpu | None] = [FakeGpu("MIG-a", total=10 * GIB, free=9 * GIB)]
+    gpus = [
+        FakeGpu("GPU-a", compute=(8, 6)),
+        FakeGpu("GPU-b", bus="00000000:02:00.0"),
+        FakeGpu("GPU-c", bus="00000000:03:00.0", compute=(9, 0), migs=migs),
+    ]
+    devices = [d for d in manager(root, nvml=FakeNvml(gpus)).report().devices if d.backend == "cuda"]
+    assert [(d.id, d.compute_capability) for d in devices] == [
+        ("GPU-a", "8.6"),
+        ("GPU-b", ""),
+        ("MIG-a", "9.0"),
+    ]
+    assert devices[0].to_dict()["compute_capability"] == "8.6"
+
+
+def test_the_override_says_where_it_came_from(root: Path) -> None:
+    assert manager(root, env={"MODEL_MANAGER_VRAM_GB": "12"}).override_source == "MODEL_MANAGER_VRAM_GB"
+    assert manager(root, vram_gb=12).override_source == "argument"
+    assert manager(root).override_source == ""

@@ -244,7 +244,14 @@ class TestCommonPatterns:
                 return model
             return manager.recommend_model(vram_gb, "speed")
 
-        assert get_best_available_model(48.0) == "llama3.1:70b-instruct"
+        # At 48 GB Ollama's default context is 262,144 (capped at each model's own): the pick fits fully
+        # there, ahead of llama3.1:70b-instruct, which fits fully only below it.
+        rec = manager.recommend(48.0, "quality")
+        assert (
+            get_best_available_model(48.0) == rec.model and rec.best is not None and rec.best.fits_at_default
+        )
+        seventy = next(c for c in rec.candidates if c.info.name == "llama3.1:70b-instruct")
+        assert not seventy.fits_at_default and rec.candidates.index(seventy) > 0
         assert manager.get_model_info(get_best_available_model(1.5))["purpose"] == "speed"  # type: ignore[index]
         assert get_best_available_model(0.1) is None
 

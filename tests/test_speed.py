@@ -340,16 +340,20 @@ def test_apple_device_is_named_after_its_chip(tmp_path: Path) -> None:
 
 def test_speeds_on_this_machine_follow_the_fit(manager: ModelManager, machine_root: Path) -> None:
     gpu = _rtx(machine_root)
-    speeds = SpeedPlanner(MemoryPlanner(manager.settings.ollama_env, lambda: gpu), lambda: gpu)
-    small = speeds.speed(manager.model_info("llama3.1:8b"))
-    big = speeds.speed(manager.model_info("qwen2.5:32b"))
+    planner, speeds = MemoryPlanner(manager.settings.ollama_env, lambda: gpu), SpeedPlanner(lambda: gpu)
+
+    def speed(name: str) -> Speed | None:
+        info = manager.model_info(name)
+        return speeds.speed(info, planner.verdict(info))
+
+    small, big = speed("llama3.1:8b"), speed("qwen2.5:32b")
     assert small is not None and big is not None
     assert small.source == ESTIMATED and "GeForce RTX 4090" in small.basis
     # At the 32,768 context Ollama gives a 24 GiB card, 8B fits in the 22 GiB free and 32B does not:
     # some of its layers stay on the CPU and it is far slower than its size alone would make it.
     assert "on the GPU" not in small.basis and "2,048 of 32,768 context tokens filled" in small.basis
     assert "of the layers on the GPU" in big.basis and big.tokens_per_second < small.tokens_per_second / 5
-    assert speeds.speed(manager.model_info("nomic-embed-text")) is None
+    assert speed("nomic-embed-text") is None
 
 
 def test_metadata_shows_speed_and_quality(

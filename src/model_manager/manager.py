@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from .catalog import Catalog, load_catalog
@@ -37,10 +37,9 @@ from .errors import (
     StoreError,
 )
 from .inventory import INSTALLED_TTL_S, Inventory, Snapshot, SyncResult
-from .memory.planner import MemoryPlanner
+from .memory.planner import MemoryPlanner, check_settings
 from .names import name_key, stored_name_key
-from .ollama_defaults import KV_CACHE_TYPES
-from .recommend import Candidate, Compatibility, Recommendation, rank, reason
+from .recommend import Candidate, Compatibility, Recommendation, prefer_full_fit, rank, reason
 from .speed_planner import SpeedPlanner
 from .store import Store
 from .transfer import CURRENT_MODEL_KEY, Transfer
@@ -56,13 +55,14 @@ from .types import (
     RunningModel,
     Statistics,
 )
-from .units import GIB
 from .views import model_dict
 
 if TYPE_CHECKING:
     from .gpu import GPUManager
     from .memory.estimator import MemoryEstimate
-    from .memory.fit import Fit
+    from .memory.fit import Memory
+    from .memory.plan import Plan
+    from .memory.verdict import Verdict
     from .ollama_client import OllamaClient
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class SwitchResult:
     """The model now current, and how it fits in the memory it was loaded into."""
 
     info: ModelInfo
-    fit: Fit | None
+    fit: Verdict | None
 
 
 class ManagerCore:
@@ -98,7 +98,7 @@ class ManagerCore:
         self._gpu: GPUManager | None = None
         self._switch_lock = threading.RLock()
         self.planner = MemoryPlanner(self.settings.ollama_env, lambda: self.gpu)
-        self.speeds = SpeedPlanner(self.planner, lambda: self.gpu)
+        self.speeds = SpeedPlanner(lambda: self.gpu)
         self.inventory = Inventory(
             self.catalog,
             self.store,
@@ -195,20 +195,53 @@ class ManagerCore:
             for info in self.inventory.snapshot()
             if (info.installed or not installed_only)
             and (wanted is None or info.purpose is wanted)
-            and (limit is None or self.planner.required_vram_gb(info, limit) <= limit)
+            and (limit is None or self.planner.requirement(info).gb <= limit)
         ]
 
-    def metadata(self, info: ModelInfo, **extra: Any) -> dict[str, Any]:
-        """``info`` as the metadata dict every face shows, with its memory estimate and speed here."""
-        return model_dict(info, self.planner.default_estimate(info), self.speeds.speed(info), **extra)
+    def metadata(
+        self, info: ModelInfo, vram_gb: float | None = None, *, memory: Memory | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """``info`` as the metadata dict every face shows, with its verdict in ``memory`` (else ``vram_gb``,
+        else detected): ``min_vram_gb``, the estimate at the settings Ollama would use and its fit level.
+        A listing reads the memory once and passes it to each model. The speed here is the one at that verdict."""
+        memory = memory or self.memory(vram_gb)
+        verdict = self.planner.verdict(info, memory)
+        return model_dict(info, verdict, self.speeds.speed(info, verdict), **extra)
+
+    def verdict(
+        self,
+        info: ModelInfo,
+        vram_gb: object = None,
+        *,
+        context_length: int | None = None,
+        kv_cache_type: str | None = None,
+        num_parallel: int | None = None,
+        detail: bool = False,
+    ) -> Verdict:
+        """The one fit verdict every face shows: ``info`` in ``vram_gb`` (detected when None) at the given
+        settings, Ollama's for the rest. Raises InvalidRequestError for a bad figure or setting."""
+        check_settings(context_length, kv_cache_type, num_parallel)
+        return self.planner.verdict(
+            info,
+            self.memory(vram_gb),
+            context_length=context_length,
+            kv_cache_type=kv_cache_type,
+            num_parallel=num_parallel,
+            detail=detail,
+        )
+
+    def memory(self, vram_gb: object = None) -> Memory:
+        """The memory a verdict is reached in: ``vram_gb`` (an argument), else GPU detection (or its override).
+        Raises InvalidRequestError for a bad figure."""
+        return self.planner.memory(None if vram_gb is None else parse_gb(vram_gb))
 
     def model_info(self, name: str) -> ModelInfo:
         """The record of ``name``. Raises ModelNotFoundError, InvalidModelNameError."""
         return self.resolve(name)
 
-    def required_vram_gb(self, info: ModelInfo, vram_gb: float | None = None) -> float:
-        """VRAM a model needs: the catalog's Min VRAM, else the estimate (see ``MemoryPlanner``)."""
-        return self.planner.required_vram_gb(info, vram_gb)
+    def required_vram_gb(self, info: ModelInfo) -> float:
+        """``min_vram_gb``: the catalog's Min VRAM, else computed at 4,096 context (see ``MemoryPlanner``)."""
+        return self.planner.requirement(info).gb
 
     def estimate_model_memory(
         self,
@@ -223,16 +256,30 @@ class ManagerCore:
 
         Raises ModelNotFoundError, InvalidRequestError (bad settings, or no architecture facts).
         """
-        for label, value in (("context_length", context_length), ("num_parallel", num_parallel)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise InvalidRequestError(f"{label} must be a whole number ≥ 1, got {value!r}")
-        if kv_cache_type is not None and (
-            not isinstance(kv_cache_type, str) or kv_cache_type.lower() not in KV_CACHE_TYPES
-        ):
-            raise InvalidRequestError(
-                f"kv_cache_type must be one of {', '.join(KV_CACHE_TYPES)}, got {kv_cache_type!r}"
-            )
+        check_settings(context_length, kv_cache_type, num_parallel)
         return self.planner.estimate(self.resolve(name), context_length, kv_cache_type, num_parallel)
+
+    def plan(
+        self,
+        name: str,
+        vram_gb: float | None = None,
+        context_length: int | None = None,
+        kv_cache_type: str | None = None,
+        num_parallel: int | None = None,
+    ) -> Plan:
+        """The memory ``name`` needs at each context from 2,048 to its maximum (for each KV cache type), the
+        largest context that fits ``vram_gb`` (detected when None) and the layers on the GPU where it does
+        not fit. Raises ModelNotFoundError, InvalidRequestError."""
+        check_settings(context_length, kv_cache_type, num_parallel)
+        memory = self.memory(vram_gb)
+        info = self.resolve(name)
+        return self.planner.plan(
+            info,
+            memory,
+            context_length=context_length,
+            kv_cache_type=kv_cache_type,
+            num_parallel=num_parallel,
+        )
 
     # --- current model and switching --------------------------------------------------------------
 
@@ -285,7 +332,7 @@ class ManagerCore:
             previous_name = self.store.get_state(CURRENT_MODEL_KEY)
             previous = snapshot.find_key(stored_name_key(previous_name)) if previous_name else None
             fit = self._room_for(info, previous)
-            if fit is not None and fit.level == "none":
+            if fit.level == "none":
                 raise InsufficientVramError(f"{info.name} {fit.describe()}")
             try:
                 self.ollama.load(info.ollama_tag, self.settings.keep_alive, capabilities=_capabilities(info))
@@ -320,14 +367,17 @@ class ManagerCore:
         self.inventory.sync()
         return self.inventory.snapshot()
 
-    def _room_for(self, info: ModelInfo, previous: ModelInfo | None) -> Fit | None:
-        """The fit of ``info`` in the memory available once the previous model is unloaded: what Ollama
+    def _room_for(self, info: ModelInfo, previous: ModelInfo | None) -> Verdict:
+        """The verdict of ``info`` in the memory available once the previous model is unloaded: what Ollama
         reports that model holding in VRAM (``/api/ps`` ``size_vram``) counts as free for this switch."""
         freed = 0
         if previous is not None and previous.key != info.key:
             tag = name_key(previous.ollama_tag)
             freed = sum(r.size_vram_bytes for r in self.ollama.running() if stored_name_key(r.name) == tag)
-        return self.planner.fit(info, self.available_vram_gb() + freed / GIB, detected=True)
+        memory = self.planner.memory()
+        return self.planner.verdict(
+            info, replace(memory, available_bytes=memory.available_bytes + freed), detail=True
+        )
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -413,30 +463,23 @@ class ManagerCore:
 
     # --- compatibility and recommendation ---------------------------------------------------------
 
-    def _vram(self, vram_gb: object) -> tuple[float, bool]:
-        """(GB, detected): the given figure validated, or what GPU detection finds when none is given."""
-        if vram_gb is None:
-            return self.available_vram_gb(), True
-        return parse_gb(vram_gb), False
-
     def compatibility(self, name: str, vram_gb: float | None = None) -> Compatibility:
-        """Whether ``name`` fits in ``vram_gb`` (detected when None), with the memory estimate's fit level.
+        """Whether ``name`` fits in ``vram_gb`` (detected when None), with its verdict.
 
-        ``compatible`` keeps the quick reference's meaning: the required VRAM (the catalog's Min VRAM,
-        else the estimate) is at most what is available. Raises ModelNotFoundError, InvalidRequestError.
+        ``compatible`` keeps the quick reference's meaning: ``min_vram_gb`` (the catalog's Min VRAM, else
+        computed at 4,096 context) is at most what is available; the verdict adds the fit level at the
+        context Ollama would use. Raises ModelNotFoundError, InvalidRequestError.
         """
-        available, detected = self._vram(vram_gb)
-        info = self.resolve(name)
-        required = self.planner.required_vram_gb(info, None if detected else available)
-        fits = required <= available
-        if fits:
-            message = f"Compatible: {info.name} needs {required:.1f} GB VRAM, {available:.1f} GB available"
-        else:
-            message = f"Insufficient VRAM: {info.name} needs {required:.1f} GB VRAM, only {available:.1f} GB available"
-        level = self.planner.fit(info, available, detected=detected)
-        if level is not None:
-            message += f"; {level.describe()}"
-        return Compatibility(info.name, fits, required, available, message, level)
+        memory = self.memory(vram_gb)
+        verdict = self.planner.verdict(self.resolve(name), memory, detail=True)
+        return Compatibility(
+            verdict.model,
+            verdict.compatible,
+            verdict.requirement.gb,
+            memory.available_gb,
+            verdict.message(),
+            verdict,
+        )
 
     def recommend(
         self, vram_gb: float | None = None, priority: Priority | str = "balanced"
@@ -444,26 +487,27 @@ class ManagerCore:
         """Pick a catalog model for ``priority`` ("speed", "balanced" or "quality") within ``vram_gb``
         (detected when None).
 
-        Candidates are catalog models of that purpose whose required VRAM (the catalog's Min VRAM, else
-        the estimate) fits; ``recommend.rank`` orders them. No candidate: ``model`` is None (fall back by
-        calling again with another priority). Each candidate says how much context fits in the memory
-        given. Raises InvalidRequestError for an unknown priority or a bad VRAM figure.
+        Candidates are catalog models of that purpose that ``compatibility`` calls compatible in the same
+        memory, each with the same verdict; ``recommend.rank`` orders them, and those that fit fully at
+        Ollama's default context come first. No candidate: ``model`` is None (fall back by calling again
+        with another priority). Raises InvalidRequestError for an unknown priority or a bad VRAM figure.
         """
-        available, detected = self._vram(vram_gb)
+        memory = self.memory(vram_gb)
         wanted = _parse(Priority, priority)
-        planned = None if detected else available
         candidates = []
         for info in self.inventory.snapshot():
             if info.purpose is not wanted.purpose or not info.in_catalog:
                 continue
-            required = self.planner.required_vram_gb(info, planned)
-            if required <= available:
-                context = self.planner.max_context(info, available, detected=detected)
-                candidates.append(Candidate(info, required, context))
-        ranked = rank(candidates, wanted)
+            if self.planner.requirement(info).gb <= round(memory.available_gb, 2):
+                verdict = self.planner.verdict(info, memory, detail=True)
+                candidates.append(Candidate(info, verdict.requirement.gb, verdict.max_context, verdict))
+        ranked = prefer_full_fit(rank(candidates, wanted))
+        available = memory.available_gb
         if not ranked:
-            return Recommendation(None, f"no {wanted.value} model in the catalog fits in {available:.1f} GB")
-        return Recommendation(ranked[0].info.name, reason(ranked[0], wanted, available), tuple(ranked))
+            why = f"no {wanted.value} model in the catalog fits in {available:.1f} GB"
+            return Recommendation(None, why, memory=memory)
+        best = ranked[0]
+        return Recommendation(best.info.name, reason(best, wanted, available), tuple(ranked), memory)
 
     # --- usage statistics -------------------------------------------------------------------------
 

@@ -71,7 +71,9 @@ class ModelManager(ManagerCore):
         Raises InvalidRequestError for an unknown purpose or a bad VRAM figure: a wrong argument is a
         bug in the caller, not an empty list.
         """
-        return [self.metadata(info) for info in self.models(installed_only, purpose, max_vram_gb)]
+        return [
+            self.metadata(info, max_vram_gb) for info in self.models(installed_only, purpose, max_vram_gb)
+        ]
 
     def get_model_info(self, name: str) -> dict[str, Any] | None:
         """The metadata dict for ``name``, or None when no such model is known."""

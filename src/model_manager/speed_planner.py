@@ -9,9 +9,9 @@ generate no text and get no speed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .memory.estimator import MemoryEstimate, layers_on_gpu
 from .memory.sizing import sizing_of
@@ -30,7 +30,8 @@ from .units import gib_bytes
 
 if TYPE_CHECKING:
     from .gpu import GPUManager
-    from .memory.planner import MemoryPlanner
+    from .memory.fit import ModelSizing
+    from .memory.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -69,41 +70,32 @@ def _unknown(backend: str) -> tuple[float, str, str]:
 
 
 class SpeedPlanner:
-    """Estimated generation speed of model records, at Ollama's default settings on this machine (or on a
-    GPU of a given size with this machine's kind of memory)."""
+    """Estimated generation speed of model records, in the memory and at the settings of their fit verdict
+    (this machine's kind of memory either way)."""
 
-    def __init__(
-        self,
-        planner: MemoryPlanner,
-        gpu: Callable[[], GPUManager],
-        *,
-        filled_tokens: int = FILLED_CONTEXT_TOKENS,
-    ) -> None:
-        self._planner, self._gpu = planner, gpu
+    def __init__(self, gpu: Callable[[], GPUManager], *, filled_tokens: int = FILLED_CONTEXT_TOKENS) -> None:
+        self._gpu = gpu
         self.filled_tokens = filled_tokens
         self._machine: Machine | None = None
-        self._cache: dict[tuple[str, str, bool, float | None], tuple[MemoryEstimate, Speed]] = {}
+        self._cache: dict[tuple[str, str, bool, int, str | None], tuple[MemoryEstimate, Speed]] = {}
 
     def machine(self) -> Machine:
         if self._machine is None:
             self._machine = machine_of(self._gpu())
         return self._machine
 
-    def speed(self, info: ModelInfo, vram_gb: float | None = None) -> Speed | None:
-        """The estimate for ``info``; None for a model that generates no text or that nothing describes."""
-        if "completion" not in info.capabilities:
+    def speed(self, info: ModelInfo, verdict: Verdict) -> Speed | None:
+        """The estimate for ``info`` as ``verdict`` places it; None for a model that generates no text or
+        that nothing describes."""
+        estimate, sizing = verdict.estimate, sizing_of(info)
+        if "completion" not in info.capabilities or estimate is None or sizing is None:
             return None
-        estimate = self._planner.default_estimate(info, vram_gb)
-        sizing = sizing_of(info)
-        if estimate is None or sizing is None:
-            return None
-        key = (info.key, info.ollama_tag, info.installed, vram_gb)
+        key = (info.key, info.ollama_tag, info.installed, verdict.memory.available_bytes, verdict.level)
         cached = self._cache.get(key)
         # The planner's estimate is rebuilt when installed models change; the speed follows it.
         if cached is not None and cached[0] is estimate:
             return cached[1]
         machine = self.machine()
-        gpu_bytes = gib_bytes(vram_gb) if vram_gb is not None else machine.gpu_bytes
         read = bytes_per_token(
             sizing.model_info,
             sizing.weights_bytes,
@@ -112,10 +104,8 @@ class SpeedPlanner:
             cache_tokens=estimate.allocated_context or estimate.context_length,
             context_tokens=min(self.filled_tokens, estimate.context_length),
         )
-        share = self._gpu_share(
-            sizing.model_info, sizing.weights_bytes, sizing.projector_bytes, estimate, gpu_bytes
-        )
-        found = estimate_speed(read, machine.gpu, machine.host, share if machine.gpu is not None else 0.0)
+        share = _gpu_share(sizing, estimate, verdict) if machine.gpu is not None else 0.0
+        found = estimate_speed(read, machine.gpu, machine.host, share)
         filled = min(self.filled_tokens, estimate.context_length)
         note = f"; {filled:,} of {estimate.context_length:,} context tokens filled"
         note += "" if share >= 1 else f"; {share:.0%} of the layers on the GPU"
@@ -123,26 +113,29 @@ class SpeedPlanner:
         self._cache[key] = (estimate, result)
         return result
 
-    @staticmethod
-    def _gpu_share(
-        model_info: Mapping[str, Any], weights: int, projector: int, estimate: MemoryEstimate, gpu_bytes: int
-    ) -> float:
-        """The share of the layers on the GPU: all when the estimate fits, else as Ollama would offload."""
-        if gpu_bytes <= 0:
-            return 0.0
-        if estimate.total_bytes <= gpu_bytes:
-            return 1.0
-        try:
-            on_gpu, total = layers_on_gpu(
-                model_info,
-                weights,
-                gpu_bytes,
-                context_length=estimate.context_length,
-                kv_cache_type=estimate.kv_cache_type,
-                num_parallel=estimate.num_parallel,
-                flash_attention=estimate.flash_attention,
-                projector_bytes=projector,
-            )
-        except ValueError:
-            return min(1.0, gpu_bytes / estimate.total_bytes)
-        return on_gpu / total if total else 0.0
+
+def _gpu_share(sizing: ModelSizing, estimate: MemoryEstimate, verdict: Verdict) -> float:
+    """The share of the layers on the GPU: all when the verdict is a full fit, none without a GPU or
+    when it does not fit, else the layers llama.cpp's ``--fit`` would keep there."""
+    if verdict.memory.cpu_only or verdict.level not in ("full", "partial"):
+        return 0.0
+    if verdict.level == "full":
+        return 1.0
+    if verdict.layers_on_gpu is not None and verdict.layers_total:
+        return verdict.layers_on_gpu / verdict.layers_total
+    room = verdict.memory.available_bytes - estimate.margin_bytes
+    try:
+        on_gpu, total = layers_on_gpu(
+            sizing.model_info,
+            sizing.weights_bytes,
+            max(room, 0),
+            context_length=estimate.context_length,
+            kv_cache_type=estimate.kv_cache_type,
+            num_parallel=estimate.num_parallel,
+            flash_attention=estimate.flash_attention,
+            projector_bytes=sizing.projector_bytes,
+            num_batch=estimate.num_batch,
+        )
+    except ValueError:
+        return min(1.0, max(room, 0) / estimate.total_bytes)
+    return on_gpu / total if total else 0.0

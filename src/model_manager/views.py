@@ -9,23 +9,29 @@ from typing import TYPE_CHECKING, Any
 from .types import ModelInfo
 
 if TYPE_CHECKING:
-    from .memory.estimator import MemoryEstimate
+    from .memory.verdict import Verdict
     from .speed import Speed
 
 
-def model_dict(
-    info: ModelInfo, estimate: MemoryEstimate | None, speed: Speed | None = None, **extra: Any
-) -> dict[str, Any]:
-    """The metadata dict of ``info`` with its memory estimate at Ollama's default settings and its
+_NOT_IN_FIT = frozenset({"estimate", "estimated_vram_gb", "required_vram_gb", "required_source"})
+
+
+def model_dict(info: ModelInfo, verdict: Verdict, speed: Speed | None = None, **extra: Any) -> dict[str, Any]:
+    """The metadata dict of ``info`` with its verdict (``min_vram_gb``: the quick reference's figure, else
+    computed; the estimate at the settings Ollama would use; how it fits in the memory judged) and its
     generation speed here (measured, or estimated from memory bandwidth; None for embedding models)."""
     s = info.stats
+    estimate = verdict.estimate
+    judged = verdict.to_dict()
     return {
         "name": info.name,
         "size": info.size,
         "purpose": info.purpose.value,
         "description": info.description,
         "recommended_use": info.recommended_use,
-        "min_vram_gb": info.min_vram_gb,
+        "min_vram_gb": verdict.requirement.gb,
+        "min_vram_source": verdict.requirement.source,
+        "required_vram_gb": verdict.requirement.gb,
         "quantization_support": list(info.quantization_support),
         "download_size_mb": info.download_size_mb,
         "installed": info.installed,
@@ -39,7 +45,7 @@ def model_dict(
         "usage_count": s.usage_count,
         "avg_inference_time": s.avg_inference_time,
         "success_rate": s.success_rate,
-        "estimated_vram_gb": round(estimate.total_gib, 2) if estimate else None,
+        "estimated_vram_gb": judged["estimated_vram_gb"],
         "memory_estimate": estimate.to_dict() if estimate else None,
         "quality_score": info.quality_score,
         "quality_source": info.quality_source,
@@ -47,5 +53,6 @@ def model_dict(
         "tokens_per_second": speed.tokens_per_second if speed else None,
         "speed_source": speed.source if speed else None,
         "speed_basis": speed.basis if speed else None,
+        "fit": {k: v for k, v in judged.items() if k not in _NOT_IN_FIT},
         **extra,
     }

@@ -62,14 +62,16 @@ def list_models(
     installed_only: Annotated[bool, Query(description="true/false/1/0")] = False,
 ) -> Response:
     """Every known model (catalog and installed), filtered."""
-    # Apps poll this: the rendered answer is reused until the store or Ollama's state changes.
+    # Apps poll this: the rendered answer is reused until the store, Ollama's state or the memory changes.
     listings: dict[tuple[Any, ...], bytes] = request.app.state.listings
+    memory = manager.memory(max_vram)
     marker = manager.listing_marker()  # refreshes installed state first, so the next line is current
     known = manager.installed_state_known()
-    key = (purpose, max_vram, installed_only, marker, known)
+    key = (purpose, max_vram, installed_only, marker, known, memory.marker())
     body = listings.get(key)
     if body is None:
-        models = [manager.metadata(i) for i in manager.models(installed_only, purpose, max_vram)]
+        infos = manager.models(installed_only, purpose, max_vram)
+        models = [manager.metadata(i, memory=memory) for i in infos]
         body = bytes(ok(models=models, count=len(models), installed_state_known=known).body)
         if len(listings) >= LISTINGS_KEPT:
             listings.clear()
@@ -80,7 +82,8 @@ def list_models(
 @router.get("/api/model/installed", tags=["models"], responses=doc(s.ModelListResponse, *ORIGIN_ERRORS))
 def installed_models(manager: Manager) -> JSONResponse:
     """The models Ollama has on disk (as last seen when ``installed_state_known`` is false)."""
-    models = [manager.metadata(i) for i in manager.models(installed_only=True)]
+    memory = manager.memory()
+    models = [manager.metadata(i, memory=memory) for i in manager.models(installed_only=True)]
     return ok(models=models, count=len(models), installed_state_known=manager.installed_state_known())
 
 
@@ -169,9 +172,8 @@ def delete(
 def recommend(manager: Manager, body: Annotated[s.RecommendRequest | None, Body()] = None) -> JSONResponse:
     """The best catalog model for a priority within the VRAM (detected when not given)."""
     body = body or s.RecommendRequest()
-    vram = body.available_vram_gb if body.available_vram_gb is not None else manager.available_vram_gb()
-    result = manager.recommend(vram, body.priority)
-    return ok(**result.to_dict(), available_vram_gb=vram, priority=Priority.parse(body.priority).value)
+    result = manager.recommend(body.available_vram_gb, body.priority)
+    return ok(**result.to_dict(), priority=Priority.parse(body.priority).value)
 
 
 @router.post(
@@ -181,9 +183,23 @@ def recommend(manager: Manager, body: Annotated[s.RecommendRequest | None, Body(
     responses=doc(s.CompatibilityResponse, *COMMON_ERRORS, 404),
 )
 def check_compatibility(manager: Manager, body: s.CompatibilityRequest) -> JSONResponse:
-    """Whether a model fits in the VRAM (detected when not given)."""
-    vram = body.available_vram_gb if body.available_vram_gb is not None else manager.available_vram_gb()
-    return ok(**manager.compatibility(body.model, vram).to_dict())
+    """Whether a model fits in the VRAM (detected when not given), with its fit level and context."""
+    return ok(**manager.compatibility(body.model, body.available_vram_gb).to_dict())
+
+
+@router.post(
+    "/api/model/plan",
+    dependencies=JSON_ONLY,
+    tags=["operations"],
+    responses=doc(s.PlanResponse, *COMMON_ERRORS, 404),
+)
+def plan(manager: Manager, body: s.PlanRequest) -> JSONResponse:
+    """Memory at each context (2,048 up to the model's maximum) for each KV cache type, the largest context
+    that fits the VRAM (detected when not given), and the layers on the GPU where it does not fit."""
+    result = manager.plan(
+        body.model, body.available_vram_gb, body.context_length, body.kv_cache_type, body.num_parallel
+    )
+    return ok(**result.to_dict())
 
 
 @router.post(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
+from ..ollama_defaults import KV_CACHE_TYPES
 from ..types import ModelPurpose, Priority
 from ..units import MAX_GB
 
@@ -72,6 +73,28 @@ class CompatibilityRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
     available_vram_gb: float | None = VRAM_FIELD
+
+
+class PlanRequest(BaseModel):
+    model_config = _STRICT
+    model: str = MODEL_FIELD
+    available_vram_gb: float | None = VRAM_FIELD
+    # Not strict: JSON's 4096.0 is the integer 4096, as the schema says.
+    context_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=1 << 24,
+        strict=False,
+        description="Also plan this context (tokens per request)",
+    )
+    kv_cache_type: str | None = Field(
+        default=None,
+        description="Only this KV cache type (else f16, q8_0 and q4_0)",
+        json_schema_extra={"enum": list(KV_CACHE_TYPES)},
+    )
+    num_parallel: int | None = Field(
+        default=None, ge=1, le=256, strict=False, description="Parallel requests"
+    )
 
 
 class UsageRequest(BaseModel):
@@ -290,24 +313,60 @@ class Candidate(BaseModel):
     name: str
     required_vram_gb: float
     installed: bool
+    fit: str | None = Field(default=None, description="full, partial or none at context_length")
+    context_length: int | None = Field(default=None, description="The context the fit is judged at")
+    max_context: int | None = Field(default=None, description="The largest context that fits fully")
+    fits_at_default: bool | None = Field(default=None, description="Fits fully at Ollama's default context")
 
 
 class RecommendResponse(BaseModel):
+    model_config = _OPEN
     success: Literal[True]
     model: str | None
     reason: str
     candidates: list[Candidate]
     available_vram_gb: float
+    memory_source: str = Field(description="detected, override or argument")
     priority: str
 
 
 class CompatibilityResponse(BaseModel):
+    model_config = _OPEN
     success: Literal[True]
     model: str
     compatible: bool
     message: str
     required_vram_gb: float
     available_vram_gb: float
+    memory_source: str = Field(description="detected, override or argument")
+    fit: str | None = Field(description="full, partial or none at context_length (null: no facts)")
+    context_length: int | None
+    kv_cache_type: str | None
+
+
+class PlanRow(BaseModel):
+    model_config = _OPEN
+    context_length: int
+    kv_cache_type: str
+    footprint_gb: float
+    fit: str | None
+    layers_on_gpu: int | None
+    layers_total: int | None
+
+
+class PlanResponse(BaseModel):
+    model_config = _OPEN
+    success: Literal[True]
+    model: str
+    available_vram_gb: float
+    memory_source: str
+    kv_cache_types: list[str]
+    contexts: list[int]
+    largest_context: dict[str, int] = Field(
+        description="Per KV cache type, the largest context that fits fully"
+    )
+    rows: list[PlanRow]
+    summary: str
 
 
 class StatisticsResponse(BaseModel):

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..config import parse_gb
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, InvalidRequestError
+from ..ollama_defaults import KV_CACHE_TYPES
 from ..types import ModelPurpose, Priority
 
 PRIORITIES = Priority.words()
@@ -32,6 +33,17 @@ def vram_figure(text: str) -> float:
         return parse_gb(text, "VRAM")
     except InvalidRequestError as exc:
         raise argparse.ArgumentTypeError(exc.detail) from None
+
+
+def _positive(text: str) -> int:
+    """argparse type for a whole number ≥ 1 (a context length, a number of parallel requests)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 def _port_or_zero(text: str) -> int:
@@ -123,6 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "vram", nargs="?", type=vram_figure, metavar="VRAM", help="GB of VRAM (detected when left out)"
     )
+
+    p = add("plan", "memory at each context and KV cache type, and the largest context that fits")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument(
+        "vram", nargs="?", type=vram_figure, metavar="VRAM", help="GB of VRAM (detected when left out)"
+    )
+    p.add_argument(
+        "--context", type=_positive, metavar="N", help="also show this context (tokens per request)"
+    )
+    p.add_argument(
+        "--kv-cache-type", type=str.lower, choices=KV_CACHE_TYPES, metavar="T", help="only this KV cache type"
+    )
+    p.add_argument("--parallel", type=_positive, metavar="P", help="parallel requests (OLLAMA_NUM_PARALLEL)")
 
     p = add("pull", "download a model through Ollama (resumes an interrupted download)", ["download"])
     p.add_argument("model", metavar="MODEL")

@@ -170,15 +170,16 @@ def _current_or_none(manager: ManagerCore) -> str | None:
         return None
 
 
-def _described(manager: ManagerCore, info: ModelInfo, **extra: Any) -> dict[str, Any]:
-    # With the VRAM the manager filters and recommends by: Min VRAM from the catalog, else its estimate.
-    return manager.metadata(info, required_vram_gb=manager.required_vram_gb(info), **extra)
+def _described(
+    manager: ManagerCore, info: ModelInfo, vram_gb: float | None = None, **extra: Any
+) -> dict[str, Any]:
+    # The metadata dict with its verdict in vram_gb (detected when None), as every face shows it.
+    return manager.metadata(info, vram_gb, **extra)
 
 
-def _vram(ctx: Context, given: float | None) -> tuple[float, str]:
-    if given is not None:
-        return given, "argument"
-    return ctx.manager.available_vram_gb(), "detected"
+def _source_note(label: str) -> str:
+    """ " (VRAM detected)", " (VRAM override (MODEL_MANAGER_VRAM_GB))", or nothing for an argument."""
+    return f" ({label})" if label else ""
 
 
 # --- catalog commands (work while Ollama is down) ---------------------------------------------------
@@ -186,7 +187,8 @@ def _vram(ctx: Context, given: float | None) -> tuple[float, str]:
 
 def cmd_list(ctx: Context) -> int:
     a, m = ctx.args, ctx.manager
-    models = [_described(m, info) for info in m.models(a.installed, a.purpose, a.max_vram)]
+    memory = m.memory(a.max_vram)
+    models = [m.metadata(info, memory=memory) for info in m.models(a.installed, a.purpose, a.max_vram)]
     known = ctx.installed_state()
     current = _current_or_none(m)
     if ctx.json:
@@ -237,15 +239,15 @@ def _loaded_line(state: CurrentModel) -> str:
 
 def cmd_recommend(ctx: Context) -> int:
     a, m = ctx.args, ctx.manager
-    vram, source = _vram(ctx, a.vram)
-    rec = m.recommend(vram, a.priority)
+    rec = m.recommend(a.vram, a.priority)
+    assert rec.memory is not None
+    vram, source = rec.memory.available_gb, rec.memory.source
     known = ctx.installed_state()
     if ctx.json:
         ctx.emit(
             {
                 **rec.to_dict(),
                 "priority": a.priority,
-                "available_vram_gb": vram,
                 "vram_source": source,
                 "installed_state_known": known,
             }
@@ -259,7 +261,7 @@ def cmd_recommend(ctx: Context) -> int:
     from .render import candidates_table
 
     ctx.say(f"Recommended: {rec.model}")
-    ctx.say(f"Why: {rec.reason}" + (" (VRAM detected)" if source == "detected" else ""))
+    ctx.say(f"Why: {rec.reason}" + _source_note(rec.memory.label))
     ctx.show(candidates_table([c.to_dict() for c in rec.candidates], rec.model, view=ctx.installed_view))
     action = "use" if rec.best.info.installed else "pull"
     ctx.say(f"Next: model-manager {action} {rec.model}")
@@ -305,18 +307,19 @@ def cmd_info(ctx: Context) -> int:
         return EXIT_OK
     from .render import model_details
 
-    ctx.show(model_details(meta, meta["required_vram_gb"], view=ctx.installed_view))
+    ctx.show(model_details(meta, view=ctx.installed_view))
     return EXIT_OK
 
 
 def cmd_check(ctx: Context) -> int:
-    vram, source = _vram(ctx, ctx.args.vram)
-    result = ctx.manager.compatibility(ctx.args.model, vram)
+    result = ctx.manager.compatibility(ctx.args.model, ctx.args.vram)
+    assert result.fit is not None
+    memory = result.fit.memory
     code = EXIT_OK if result.compatible else EXIT_FAILED
     if ctx.json:
-        ctx.emit({**result.to_dict(), "vram_source": source})
+        ctx.emit({**result.to_dict(), "vram_source": memory.source})
         return code
-    ctx.say(result.message + (" (VRAM detected)" if source == "detected" else ""))
+    ctx.say(result.message + _source_note(memory.label))
     if not result.compatible:
         ctx.note(f"Solution: Use smaller model ({HINTS['insufficient_vram']})")
     return code
@@ -420,6 +423,24 @@ def cmd_use(ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_plan(ctx: Context) -> int:
+    a = ctx.args
+    plan = ctx.manager.plan(a.model, a.vram, a.context, a.kv_cache_type, a.parallel)
+    doc = plan.to_dict()
+    if ctx.json:
+        ctx.emit({**doc, "vram_source": plan.memory.source})
+        return EXIT_OK
+    from .render import plan_table
+
+    memory = plan.memory
+    ctx.say(f"{plan.model} in {memory.available_gb:.1f} GB {memory.word}{_source_note(memory.label)}")
+    ctx.say(f"Ollama's settings: {plan.verdict.describe()}")
+    if plan.rows:
+        ctx.show(plan_table(doc))
+    ctx.say(plan.summary())
+    return EXIT_OK
+
+
 def cmd_ps(ctx: Context) -> int:
     rows = [loaded.to_dict() for loaded in ctx.manager.running_models()]
     if ctx.json:
@@ -515,6 +536,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "stats": cmd_stats,
     "info": cmd_info,
     "check": cmd_check,
+    "plan": cmd_plan,
     "pull": cmd_pull,
     "rm": cmd_rm,
     "use": cmd_use,

@@ -49,6 +49,26 @@ def download_size(mb: float | None) -> str:
     return gb(mb / 1000) if mb else "-"
 
 
+def context(tokens: int | None) -> str:
+    """A context length as the tables show it: "4k", "32k", "128k"; "-" when unknown."""
+    if not tokens:
+        return "-"
+    return f"{tokens // 1024}k" if tokens % 1024 == 0 else f"{tokens:,}"
+
+
+def fit_cell(fit: Mapping[str, Any] | None) -> str:
+    """A verdict in a table cell: "full at 4k", "partial at 32k (20/32 layers)", "none at 4k", "-"."""
+    if not fit or fit.get("fit") is None:
+        return "-"
+    text = f"{fit['fit']} at {context(fit.get('context_length'))}"
+    kv = fit.get("kv_cache_type")
+    if kv and kv != "f16":
+        text += f" {kv}"
+    if fit["fit"] == "partial" and fit.get("layers_total"):
+        text += f" ({fit['layers_on_gpu']}/{fit['layers_total']} layers)"
+    return text
+
+
 def vram(value: float | None, *, estimated: bool = False) -> str:
     """A VRAM figure as the quick reference writes Min VRAM: whole numbers bare ("6GB"), else one decimal."""
     if value is None:
@@ -126,10 +146,12 @@ def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
 
 
 def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, view: str = "known") -> Table:
-    """The quick reference's catalog table plus installed state, usage and the current-model marker.
+    """The quick reference's catalog table plus how each model fits here, installed state, usage and the
+    current-model marker. "~" marks a Min VRAM computed by the estimate (4,096 context plus the margin).
 
     ``view``: "known", "last seen" (Ollama did not answer now) or "unknown" (never read)."""
     installed_header = "Installed (last seen)" if view == "last seen" else "Installed"
+    fit_header = f"Fit ({models[0]['fit']['memory']['available_gb']:.1f} GB)" if models else "Fit"
     table = _table(
         " ",
         "Model",
@@ -139,6 +161,7 @@ def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, vi
         "Download Size",
         installed_header,
         "Uses",
+        fit_header,
         right=("Min VRAM", "Download Size", "Uses"),
     )
     current_key = stored_name_key(current) if current else None
@@ -148,17 +171,21 @@ def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, vi
             m["name"],
             m["size"] or "-",
             m["purpose"].capitalize(),
-            vram(m["required_vram_gb"], estimated=m["min_vram_gb"] is None),
+            vram(m["min_vram_gb"], estimated=m["min_vram_source"] != "catalog"),
             download_size(m["download_size_mb"]),
             installed(m["installed"], view),
             str(m["usage_count"]),
+            fit_cell(m["fit"]),
         )
     return table
 
 
-def model_details(meta: Mapping[str, Any], required_vram_gb: float, *, view: str = "known") -> Table:
+def model_details(meta: Mapping[str, Any], *, view: str = "known") -> Table:
     """``info``: every field of a model's metadata, one per line."""
-    estimated = meta["min_vram_gb"] is None
+    estimated = meta["min_vram_source"] != "catalog"
+    fit = meta["fit"]
+    at = f" at {fit['context_length']:,} context" if fit.get("context_length") else ""
+    estimate = f"{meta['estimated_vram_gb']:.1f}GB{at}" if meta["estimated_vram_gb"] is not None else "-"
     rows = [
         ("Model", meta["name"]),
         ("Ollama tag", meta["ollama_tag"]),
@@ -166,7 +193,9 @@ def model_details(meta: Mapping[str, Any], required_vram_gb: float, *, view: str
         ("Purpose", meta["purpose"].capitalize()),
         ("Description", meta["description"] or "-"),
         ("Recommended use", meta["recommended_use"] or "-"),
-        ("Min VRAM", vram(required_vram_gb, estimated=estimated) + (" (estimated)" if estimated else "")),
+        ("Min VRAM", vram(meta["min_vram_gb"], estimated=estimated) + (" (estimated)" if estimated else "")),
+        ("Estimate", estimate),
+        ("Fit here", fit["summary"]),
         ("Download size", download_size(meta["download_size_mb"])),
         ("Quantization", meta.get("quantization") or "-"),
         ("Quantizations", ", ".join(meta["quantization_support"]) or "-"),
@@ -222,9 +251,18 @@ def stats_table(rows: Sequence[Mapping[str, Any]], *, view: str = "known") -> Ta
 def candidates_table(
     candidates: Sequence[Mapping[str, Any]], chosen: str | None, *, view: str = "known"
 ) -> Table:
-    """``recommend``: every model that fits, best first."""
+    """``recommend``: every model that fits, best first, with its verdict and the largest context that
+    fits fully (the same verdict ``check`` gives)."""
     table = _table(
-        " ", "Candidate", "Needs VRAM", "Installed", "Uses", "Avg time", right=("Needs VRAM", "Uses")
+        " ",
+        "Candidate",
+        "Needs VRAM",
+        "Fit",
+        "Fits fully to",
+        "Installed",
+        "Uses",
+        "Avg time",
+        right=("Needs VRAM", "Fits fully to", "Uses"),
     )
     for c in candidates:
         used = bool(c["usage_count"])
@@ -232,6 +270,8 @@ def candidates_table(
             "*" if c["name"] == chosen else "",
             c["name"],
             vram(c["required_vram_gb"]),
+            fit_cell(c),
+            context(c["max_context"]),
             installed(c["installed"], view),
             str(c["usage_count"]),
             seconds(c["avg_inference_time"]) if used else "-",
@@ -298,3 +338,26 @@ def probes_table(probes: Sequence[Mapping[str, Any]]) -> Table:
     for p in probes:
         table.add_row(p["probe"], p["status"], p["detail"])
     return table
+
+
+def plan_table(plan: Mapping[str, Any]) -> Table:
+    """``plan``: memory at each context (rows) for each KV cache type (columns), with the fit level."""
+    kinds = plan["kv_cache_types"]
+    table = _table("Context", *kinds, right=("Context", *kinds))
+    cells = {(r["context_length"], r["kv_cache_type"]): r for r in plan["rows"]}
+    for tokens in plan["contexts"]:
+        row = [f"{tokens:,}"]
+        for kind in kinds:
+            r = cells.get((tokens, kind))
+            row.append(_plan_cell(r) if r else "-")
+        table.add_row(*row)
+    return table
+
+
+def _plan_cell(row: Mapping[str, Any]) -> str:
+    if row["problem"]:
+        return "cannot load"
+    text = f"{row['footprint_gb']:.1f}GB {row['fit']}"
+    if row["fit"] == "partial" and row.get("layers_total"):
+        text += f" {row['layers_on_gpu']}/{row['layers_total']}"
+    return text

@@ -106,5 +106,5 @@ def probe_apple(system: System, metal: MetalQuery, host: HostReader) -> ProbeRes
 
     name = f"{chip_name(system) or 'Apple'} GPU (Metal)"
     slot = DeviceSlot("metal", "metal:0", name, METAL_RESERVE_BYTES, read, integrated=True)
-    detail = "; ".join([f"GPU limit {limit / GIB:.2f} GiB from {source}", *notes])
+    detail = "; ".join([f"GPU limit {limit / GIB:.2f} GB from {source}", *notes])
     return ProbeResult("found", detail, [slot])

@@ -144,6 +144,11 @@ class GPUManager:
         """The override in force (argument, else ``MODEL_MANAGER_VRAM_GB``), or None."""
         return self._override
 
+    @property
+    def override_source(self) -> str:
+        """Where the override came from: ``argument`` or ``MODEL_MANAGER_VRAM_GB``; empty without one."""
+        return self._override_source
+
     def get_available_memory_gb(self) -> float:
         """GiB a model can use now: the override, else the sum of usable memory in the chosen group."""
         return self._override if self._override is not None else self._summary().available / GIB
@@ -398,6 +403,7 @@ def _device(slot: DeviceSlot, reading: Reading | BaseException, index: int | Non
             slot.visible,
             slot.problem or failed,
             slot.note,
+            slot.compute_capability,
         )
     notes = "; ".join(n for n in (slot.note, reading.note) if n)
     integrated = slot.integrated if reading.integrated is None else reading.integrated
@@ -416,4 +422,5 @@ def _device(slot: DeviceSlot, reading: Reading | BaseException, index: int | Non
         visible=slot.visible,
         problem=slot.problem,
         note=notes,
+        compute_capability=slot.compute_capability,
     )

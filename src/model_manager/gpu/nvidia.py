@@ -64,6 +64,7 @@ class _Unit:
     pci_id: str
     handle: Any = None
     mig: bool = False
+    compute: str = ""
 
 
 @dataclass
@@ -166,6 +167,7 @@ def build_slots(
             visible=unit in visible,
             note=hidden.get(unit.uuid, note if unit in visible else ""),
             approximate=approximate and unit in visible,
+            compute_capability=unit.compute,
         )
         for unit in order
     ]
@@ -248,9 +250,12 @@ def _enumerate(nv: Any, error: type[BaseException]) -> tuple[list[_Gpu], list[st
             problems.append(f"GPU {index} skipped: {type(exc).__name__}")
             continue
         unit.pci_id = _pci_id(nv, handle, error)
+        unit.compute = _compute_capability(nv, handle, error)
         gpu = _Gpu(index, unit)
         if _mig_enabled(nv, handle, error):
             gpu.migs = _mig_units(nv, handle, unit.pci_id, error)
+            for mig in gpu.migs:
+                mig.compute = unit.compute
             gpu.notes.append(f"GPU {index} in MIG mode with {len(gpu.migs)} instance(s)")
         gpus.append(gpu)
     return gpus, problems
@@ -264,6 +269,15 @@ def _pci_id(nv: Any, handle: Any, error: type[BaseException]) -> str:
     # NVML writes an 8-digit domain (00000000:18:00.0); sysfs and lspci use 4 digits.
     domain, _, rest = bus_id.partition(":")
     return f"{domain[-4:]}:{rest}" if rest else bus_id
+
+
+def _compute_capability(nv: Any, handle: Any, error: type[BaseException]) -> str:
+    """ "major.minor" (Ollama's flash-attention rule reads it), or "" when NVML cannot say."""
+    try:
+        major, minor = nv.nvmlDeviceGetCudaComputeCapability(handle)
+    except (error, AttributeError, TypeError, ValueError):  # old drivers lack the call
+        return ""
+    return f"{int(major)}.{int(minor)}"
 
 
 def _mig_enabled(nv: Any, handle: Any, error: type[BaseException]) -> bool:

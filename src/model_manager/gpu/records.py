@@ -60,6 +60,7 @@ class DeviceSlot:
     problem: str = ""
     note: str = ""
     approximate: bool = False
+    compute_capability: str = ""
 
 
 @dataclass
@@ -116,6 +117,8 @@ class GpuDevice:
     visible: bool = True
     problem: str = ""
     note: str = ""
+    compute_capability: str = ""
+    """CUDA compute capability ("8.6"), which decides flash attention in Ollama; empty when unknown."""
 
     @property
     def usable_bytes(self) -> int:
@@ -154,6 +157,7 @@ class GpuDevice:
             "visible": self.visible,
             "problem": self.problem,
             "note": self.note,
+            "compute_capability": self.compute_capability,
         }
 
 
@@ -234,7 +238,8 @@ def leading_int(text: str) -> int:
 
 
 def format_gib(n_bytes: int) -> str:
-    return f"{n_bytes / GIB:.2f} GiB"
+    """GiB as every output labels them: "GB" (the README says once that GB means GiB)."""
+    return f"{n_bytes / GIB:.2f} GB"
 
 
 # Ollama's per-GPU floor (ml/device.go MinimumMemory), kept with Ollama's other defaults. Level Zero

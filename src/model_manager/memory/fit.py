@@ -1,81 +1,233 @@
-"""Does a model fit here? The memory estimate at Ollama's settings, and a fit level against the memory
-the machine has.
+"""The settings Ollama would run one model with on one machine, and the memory it is judged against.
 
-Levels:
-
-* ``full``    — the whole estimate fits in GPU memory;
-* ``partial`` — it runs with some transformer blocks on the CPU (``layers_on_gpu`` of ``layers_total``);
-* ``none``    — it does not fit even with the CPU's free RAM taking the rest.
-
-Pure: the caller brings the facts (``ModelSizing``), the runtime settings and the memory figures.
+Pure: the caller brings the facts (``ModelSizing``), Ollama's settings from its environment
+(``ollama_defaults.RuntimeSettings``) and the memory (``Memory``); every rule comes from
+``ollama_defaults``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from ..ollama_defaults import RuntimeSettings
+from ..ollama_defaults import (
+    CONSTRAINED_CUDA_BYTES,
+    DEFAULT_KV_CACHE_TYPE,
+    FA_OFF,
+    MIN_CONTEXT_LENGTH,
+    VISION_MIN_CONTEXT_LENGTH,
+    Device,
+    RuntimeSettings,
+    automatic_batch,
+    flash_attention_enabled,
+    flash_attention_mode,
+    kv_cache_problem,
+    num_parallel_for,
+    predicted_server_bytes,
+)
 from ..units import GIB
-from .estimator import MemoryEstimate, estimate_memory, layers_on_gpu, max_context_for
+from .estimator import MemoryEstimate, estimate_memory
+from .hparams import ENCODER_ARCHITECTURES
 
-FULL, PARTIAL, NONE = "full", "partial", "none"
+DETECTED, OVERRIDE, ARGUMENT = "detected", "override", "argument"
 
 
 @dataclass(frozen=True)
 class ModelSizing:
-    """What sizes one model in memory: its architecture facts (``/api/show`` ``model_info`` shape) and the
-    bytes of its weights and of a separate vision projector."""
+    """What sizes one model in memory: its architecture facts (``/api/show`` ``model_info`` shape), the
+    bytes of its weights and of a separate vision projector, and its capabilities."""
 
     model_info: Mapping[str, Any]
     weights_bytes: int
     projector_bytes: int = 0
     source: str = "catalog"
+    capabilities: tuple[str, ...] = ("completion",)
 
     @property
     def architecture(self) -> str:
         return str(self.model_info.get("general.architecture") or "")
 
+    def _int(self, key: str) -> int:
+        value = self.model_info.get(f"{self.architecture}.{key}")
+        return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
     @property
     def native_context(self) -> int:
-        value = self.model_info.get(f"{self.architecture}.context_length")
-        return int(value) if isinstance(value, int) and value > 0 else 0
+        return self._int("context_length")
+
+    @property
+    def embedding(self) -> bool:
+        """An embedding model (no completion capability, or an encoder architecture)."""
+        return "completion" not in self.capabilities or self.architecture in ENCODER_ARCHITECTURES
+
+    @property
+    def vision(self) -> bool:
+        return "vision" in self.capabilities or self.projector_bytes > 0
+
+    def predicted_bytes(self, context: int) -> int:
+        """Ollama's rough prediction of the load (``PredictServerVRAM``) that its batch step-down uses."""
+        heads = self._int("attention.head_count")
+        return predicted_server_bytes(
+            self.weights_bytes + self.projector_bytes,
+            self._int("block_count"),
+            self._int("attention.head_count_kv") or heads,
+            self._int("embedding_length"),
+            heads,
+            context,
+        )
+
+
+@dataclass(frozen=True)
+class Memory:
+    """The memory a model is judged against.
+
+    ``available_bytes`` is GPU memory a model can use now (GPU detection's usable figure: free less the
+    driver's reserve) or, on a machine without a GPU, available RAM; ``source`` says where it came from
+    (``detected``, ``override`` for ``MODEL_MANAGER_VRAM_GB`` or a figure in the settings, ``argument`` for a
+    figure passed in). ``total_bytes`` picks Ollama's default context (its GPUs' total less
+    ``OLLAMA_GPU_OVERHEAD``; 0 without a GPU). ``devices`` are the detected GPUs, for the flash-attention and
+    batch rules; a figure given by hand stands for one GPU that supports flash attention.
+    """
+
+    available_bytes: int
+    source: str = ARGUMENT
+    backend: str = "gpu"
+    total_bytes: int = 0
+    host_bytes: int | None = None
+    devices: tuple[Device, ...] = ()
+    origin: str = ""
+    """For an override, where it was set (``MODEL_MANAGER_VRAM_GB``, or the settings)."""
+    host_reader: Callable[[], int] | None = field(default=None, compare=False, repr=False)
+    """Reads free host RAM when ``host_bytes`` is None: only a model that does not fit fully needs it."""
+
+    @cached_property
+    def host_available_bytes(self) -> int:
+        """Free host RAM, where the layers that do not fit on the GPU run."""
+        if self.host_bytes is not None:
+            return self.host_bytes
+        return self.host_reader() if self.host_reader is not None else 0
+
+    @property
+    def cpu_only(self) -> bool:
+        return self.backend == "cpu"
+
+    @property
+    def word(self) -> str:
+        """What the figure is called: "memory" on a machine without a GPU, else "VRAM"."""
+        return "memory" if self.cpu_only else "VRAM"
+
+    @property
+    def available_gb(self) -> float:
+        return self.available_bytes / GIB
+
+    def marker(self) -> tuple[str, str, int]:
+        """A key for reusing an answer judged in this memory: it changes when the memory moves by 64 MiB
+        (free memory drifts by the megabyte between readings). Free host RAM, which only tells a partial fit
+        from none, is left out: reading it on every request would cost more than the answer."""
+        return self.source, self.backend, self.available_bytes >> 26
+
+    @property
+    def label(self) -> str:
+        """How the figure is reported: "VRAM detected", "memory detected", "VRAM override from
+        MODEL_MANAGER_VRAM_GB", or "" for an argument (the caller's own figure)."""
+        if self.source == DETECTED:
+            return f"{self.word} detected"
+        if self.source == OVERRIDE:
+            return f"{self.word} override" + (f" from {self.origin}" if self.origin else "")
+        return ""
+
+    @property
+    def host_available_gb(self) -> float:
+        return self.host_available_bytes / GIB
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "available_gb": round(self.available_gb, 2),
+            "source": self.source,
+            "backend": self.backend,
+            "kind": self.word,
+            "origin": self.origin or None,
+            "total_gb": round(self.total_bytes / GIB, 2),
+        }
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """The settings one model would run with."""
+    """The settings one model would run with, and why Ollama could not load it ("" when it can).
+
+    ``automatic_context``: the context is Ollama's default (no ``num_ctx`` asked for, no
+    ``OLLAMA_CONTEXT_LENGTH``), so Ollama retries once at a lower tier when it runs out of memory.
+    ``requested_kv_cache_type`` is what was asked for; ``kv_cache_type`` what the estimate sizes (f16 when
+    llama.cpp would refuse the requested one, which ``problem`` then explains).
+    """
 
     context_length: int
     kv_cache_type: str
     num_parallel: int
     flash_attention: bool
+    num_batch: int
+    flash_attention_mode: str = "auto"
+    automatic_context: bool = False
+    requested_kv_cache_type: str = DEFAULT_KV_CACHE_TYPE
+    problem: str = ""
 
 
 def run_settings(
     sizing: ModelSizing,
     runtime: RuntimeSettings,
+    memory: Memory,
     *,
     context_length: int | None = None,
     kv_cache_type: str | None = None,
     num_parallel: int | None = None,
 ) -> RunSettings:
-    """Ollama's settings for this model, with the caller's overrides.
+    """Ollama's settings for this model on ``memory``'s machine, with the caller's overrides.
 
-    The context is capped at the model's trained length, as Ollama does. Asking for a quantised KV cache
-    implies flash attention, without which Ollama would run the cache as f16.
+    As Ollama does: the context is capped at the model's trained length and raised to 4 (2,048 for vision
+    models); ``num_parallel`` is 1 for embedding models and some architectures; flash attention follows
+    ``OLLAMA_FLASH_ATTENTION`` or the GPUs; the batch follows the context, stepped down when memory is tight.
     """
     context = context_length or runtime.context_length
     if sizing.native_context:
         context = min(context, sizing.native_context)
-    flash = runtime.flash_attention_for(sizing.architecture)
-    if kv_cache_type is not None:
-        kv = kv_cache_type.strip().lower()
-        flash = flash or kv != "f16"
-    else:
-        kv = runtime.kv_cache_type_for(sizing.architecture)
-    return RunSettings(context, kv, num_parallel or runtime.num_parallel, flash)
+    context = max(context, VISION_MIN_CONTEXT_LENGTH if sizing.vision else MIN_CONTEXT_LENGTH)
+    parallel = num_parallel_for(
+        num_parallel or runtime.num_parallel, sizing.architecture, embedding=sizing.embedding
+    )
+    requested = (kv_cache_type or runtime.kv_cache_type).strip().lower()
+    mode = flash_attention_mode(runtime.flash_attention, memory.devices)
+    flash = flash_attention_enabled(mode, sizing.architecture)
+    problem = kv_cache_problem(requested, flash)
+    effective = context * parallel
+    cuda = [d for d in memory.devices if d.backend == "cuda"]
+    batch = automatic_batch(
+        effective,
+        predicted_bytes=sizing.predicted_bytes(effective),
+        available_bytes=0 if memory.cpu_only else memory.available_bytes,
+        cuda_without_flash_attention=mode == FA_OFF and bool(cuda),
+        small_cuda_gpu=any(_device_memory(d) <= CONSTRAINED_CUDA_BYTES for d in cuda),
+        embedding=sizing.embedding,
+    )
+    return RunSettings(
+        context_length=context,
+        kv_cache_type=DEFAULT_KV_CACHE_TYPE if problem else requested,
+        num_parallel=parallel,
+        flash_attention=flash,
+        num_batch=batch,
+        flash_attention_mode=mode,
+        automatic_context=context_length is None and not runtime.context_length_from_env,
+        requested_kv_cache_type=requested,
+        problem=problem,
+    )
+
+
+def _device_memory(device: Device) -> int:
+    """sched.go ``constrainedCUDAWithoutFlashAttention``: free memory, or total when free is 0 or above it."""
+    if device.free_bytes == 0 or (device.total_bytes and device.total_bytes < device.free_bytes):
+        return device.total_bytes
+    return device.free_bytes
 
 
 def estimate(sizing: ModelSizing, run: RunSettings) -> MemoryEstimate:
@@ -88,79 +240,5 @@ def estimate(sizing: ModelSizing, run: RunSettings) -> MemoryEstimate:
         num_parallel=run.num_parallel,
         flash_attention=run.flash_attention,
         projector_bytes=sizing.projector_bytes,
+        num_batch=run.num_batch,
     )
-
-
-@dataclass(frozen=True)
-class Fit:
-    """How ``estimate`` fits in ``vram_bytes`` of GPU memory plus ``ram_bytes`` of host RAM."""
-
-    level: str
-    layers_on_gpu: int
-    layers_total: int
-    estimate: MemoryEstimate
-    vram_bytes: int
-    ram_bytes: int
-    max_context: int
-
-    def describe(self) -> str:
-        """One line, e.g. "fits fully: needs 5.2 GiB of 8.0 at 4,096 context"."""
-        needs = f"needs {self.estimate.total_gib:.1f} GiB of {self.vram_bytes / GIB:.1f}"
-        at = f"at {self.estimate.context_length:,} context"
-        if self.level == FULL:
-            return f"fits fully: {needs} {at}"
-        if self.level == PARTIAL:
-            return (
-                f"fits partially: {needs} {at}; runs with {self.layers_on_gpu} of {self.layers_total} "
-                f"layers on the GPU, the rest on the CPU"
-            )
-        return (
-            f"does not fit: {needs} {at}, and {self.ram_bytes / GIB:.1f} GiB of free RAM cannot take the rest"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "fit": self.level,
-            "layers_on_gpu": self.layers_on_gpu,
-            "layers_total": self.layers_total,
-            "max_context": self.max_context,
-            "estimate": self.estimate.to_dict(),
-            "summary": self.describe(),
-        }
-
-
-def max_context(sizing: ModelSizing, run: RunSettings, vram_bytes: int) -> int:
-    """The largest context (multiple of 256, at most the trained length) that fits fully in ``vram_bytes``."""
-    return max_context_for(
-        sizing.model_info,
-        weights_bytes=sizing.weights_bytes,
-        memory_bytes=vram_bytes,
-        kv_cache_type=run.kv_cache_type,
-        num_parallel=run.num_parallel,
-        flash_attention=run.flash_attention,
-        projector_bytes=sizing.projector_bytes,
-    )
-
-
-def assess(sizing: ModelSizing, run: RunSettings, *, vram_bytes: int, ram_bytes: int) -> Fit:
-    """The fit level of ``sizing`` at ``run`` given the memory there is."""
-    est = estimate(sizing, run)
-    kwargs: dict[str, Any] = {
-        "kv_cache_type": run.kv_cache_type,
-        "num_parallel": run.num_parallel,
-        "flash_attention": run.flash_attention,
-        "projector_bytes": sizing.projector_bytes,
-    }
-    on_gpu, total = layers_on_gpu(
-        sizing.model_info, sizing.weights_bytes, vram_bytes, context_length=run.context_length, **kwargs
-    )
-    max_ctx = max_context_for(
-        sizing.model_info, weights_bytes=sizing.weights_bytes, memory_bytes=vram_bytes, **kwargs
-    )
-    if est.total_bytes <= vram_bytes:
-        level = FULL
-    elif est.total_bytes <= vram_bytes + ram_bytes:
-        level = PARTIAL
-    else:
-        level = NONE
-    return Fit(level, on_gpu if level != NONE else 0, total, est, vram_bytes, ram_bytes, max_ctx)

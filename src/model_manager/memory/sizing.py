@@ -22,11 +22,12 @@ def sizing_of(info: ModelInfo) -> ModelSizing | None:
     model_info.update({k: v for k, v in shown.items() if v is not None})
     if not model_info.get("general.architecture"):
         return None
+    caps = tuple(info.capabilities)
     if entry is not None and entry.file_size_bytes:
-        return ModelSizing(model_info, entry.file_size_bytes, entry.projector_bytes, "catalog")
+        return ModelSizing(model_info, entry.file_size_bytes, entry.projector_bytes, "catalog", caps)
     if record is not None and record.size_bytes:
-        return ModelSizing(model_info, record.size_bytes, 0, "ollama")
+        return ModelSizing(model_info, record.size_bytes, 0, "ollama", caps)
     if entry is not None and entry.download_size_mb:
         weights = entry.download_size_mb * MB - entry.projector_bytes
-        return ModelSizing(model_info, max(weights, 1), entry.projector_bytes, "catalog download size")
+        return ModelSizing(model_info, max(weights, 1), entry.projector_bytes, "catalog download size", caps)
     return None
