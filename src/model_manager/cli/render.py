@@ -7,10 +7,12 @@ Formatting helpers are pure functions so tests can pin the exact strings.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 
 from ..config import process_environment
@@ -90,13 +92,142 @@ def yes_no(value: bool) -> str:
 
 # --- tables --------------------------------------------------------------------------------------
 
+GAP = 3
+"""Columns of a SIMPLE_HEAD table without edges are set apart by three cells (padding, rule, padding)."""
+BREAKS = ":-/_. "
+"""Where a long name may wrap: after these characters, so "llama3.1:8b-" / "instruct", not mid-word."""
 
-def _table(*columns: str, right: Iterable[str] = ()) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    right_set = set(right)
-    for column in columns:
-        table.add_column(column, justify="right" if column in right_set else "left", no_wrap=True)
-    return table
+
+@dataclass(frozen=True)
+class Col:
+    """One column of a table that fits the terminal.
+
+    Figures never wrap and are never left out; ``wrap`` columns (names, notes) wrap onto more lines down
+    to ``min_width``; ``optional`` columns (ranked by ``drop``: lower goes first) are left out only when
+    the short headers and wrapping still leave the table too wide.
+    """
+
+    header: str
+    short: str = ""
+    right: bool = False
+    wrap: bool = False
+    min_width: int = 10
+    optional: bool = False
+    drop: int = 0
+    label: str = ""
+    """What a row says in the one-block-per-row form when ``header`` is blank (a marker column)."""
+
+
+class FittedTable:
+    """A table laid out at render time for the width it is printed in (``COLUMNS``, the terminal)."""
+
+    def __init__(self, columns: Sequence[Col], rows: Iterable[Sequence[str]]) -> None:
+        self.columns = list(columns)
+        self.rows = [list(r) for r in rows]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
+
+    def table(self, width: int) -> Table:
+        """The table for ``width`` cells; too narrow for any table, one "Header  value" block per row."""
+        planned = layout(self.columns, self.rows, width)
+        if planned is None:
+            return self.stacked()
+        keep, headers, widths = planned
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for i in keep:
+            col = self.columns[i]
+            table.add_column(
+                headers[i],
+                justify="right" if col.right else "left",
+                width=widths[i],
+                no_wrap=not col.wrap,
+                overflow="fold" if col.wrap else "ellipsis",
+            )
+        for row in self.rows:
+            table.add_row(*(_broken(row[i], widths[i]) if self.columns[i].wrap else row[i] for i in keep))
+        return table
+
+    def stacked(self) -> Table:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for n, row in enumerate(self.rows):
+            if n:
+                table.add_row("", "")
+            for col, cell in zip(self.columns, row, strict=True):
+                if cell or col.header.strip():
+                    table.add_row(col.header.strip() or col.label, cell)
+        return table
+
+
+def layout(
+    columns: Sequence[Col], rows: Sequence[Sequence[str]], width: int
+) -> tuple[list[int], list[str], list[int]] | None:
+    """(indexes of the columns shown, header of each column, width of each column) for ``width`` cells,
+    or None when no table fits without cutting a figure."""
+    keep = list(range(len(columns)))
+    cells = [max((cell_len(r[i]) for r in rows), default=0) for i in keep]
+
+    def widths_for(headers: Sequence[str]) -> list[int]:
+        return [max(cells[i], cell_len(headers[i])) for i in range(len(columns))]
+
+    def total(widths: Sequence[int], shown: Sequence[int]) -> int:
+        return sum(widths[i] for i in shown) + GAP * (len(shown) - 1)
+
+    full = [c.header for c in columns]
+    natural = widths_for(full)
+    if total(natural, keep) <= width:
+        return keep, full, natural
+    short = [c.short or c.header for c in columns]
+    natural = widths_for(short)
+    optional = sorted((i for i, c in enumerate(columns) if c.optional), key=lambda i: (columns[i].drop, -i))
+    while True:
+        shrunk = _shrink(columns, natural, keep, width - GAP * (len(keep) - 1))
+        if shrunk is not None:
+            return keep, short, shrunk
+        if not optional:
+            # Narrower than the columns' minimums: wrapping columns give way further, figures never do.
+            room = width - GAP * (len(keep) - 1)
+            narrowest = _shrink(columns, natural, keep, room, floor=WRAP_FLOOR)
+            return None if narrowest is None else (keep, short, narrowest)
+        keep.remove(optional.pop(0))
+
+
+WRAP_FLOOR = 4
+
+
+def _shrink(
+    columns: Sequence[Col], natural: Sequence[int], keep: Sequence[int], room: int, floor: int | None = None
+) -> list[int] | None:
+    """Widths that fit ``room`` by narrowing the wrapping columns (widest first) down to their
+    ``min_width`` (or ``floor``), or None if they cannot."""
+    widths = list(natural)
+    excess = sum(widths[i] for i in keep) - room
+    wrapping = [i for i in keep if columns[i].wrap]
+    while excess > 0:
+        slack = [i for i in wrapping if widths[i] > min(natural[i], floor or columns[i].min_width)]
+        if not slack:
+            return None
+        widest = max(slack, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
+    return widths
+
+
+def _broken(text: str, width: int) -> str:
+    """``text`` with line breaks after ``BREAKS`` characters so that no line is longer than ``width``
+    where a break exists (rich folds what is left)."""
+    lines: list[str] = []
+    rest = text
+    while cell_len(rest) > width:
+        cut = max((rest.rfind(ch, 0, width) for ch in BREAKS), default=-1)
+        if cut <= 0:
+            break
+        keep_space = rest[cut] == " "
+        lines.append(rest[: cut if keep_space else cut + 1])
+        rest = rest[cut + 1 :]
+    return "\n".join([*lines, rest])
 
 
 def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
@@ -108,23 +239,22 @@ def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
     return table
 
 
-def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, known: bool) -> Table:
+def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, known: bool) -> FittedTable:
     """The quick reference's catalog table plus installed state, usage and the current-model marker."""
     installed_header = "Installed" if known else "Installed (last seen)"
-    table = _table(
-        " ",
-        "Model",
-        "Size",
-        "Purpose",
-        "Min VRAM",
-        "Download Size",
-        installed_header,
-        "Uses",
-        right=("Min VRAM", "Download Size", "Uses"),
-    )
+    columns = [
+        Col(" ", label="Current"),
+        Col("Model", wrap=True, min_width=14),
+        Col("Size"),
+        Col("Purpose"),
+        Col("Min VRAM", "VRAM", right=True),
+        Col("Download Size", "Download", right=True),
+        Col(installed_header, "Inst."),
+        Col("Uses", right=True, optional=True),
+    ]
     current_key = stored_name_key(current) if current else None
-    for m in models:
-        table.add_row(
+    rows = [
+        (
             "*" if current_key is not None and stored_name_key(m["name"]) == current_key else "",
             m["name"],
             m["size"] or "-",
@@ -134,7 +264,9 @@ def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, kn
             yes_no(m["installed"]),
             str(m["usage_count"]),
         )
-    return table
+        for m in models
+    ]
+    return FittedTable(columns, rows)
 
 
 def model_details(meta: Mapping[str, Any], required_vram_gb: float) -> Table:
@@ -176,62 +308,69 @@ def stats_details(stats: Mapping[str, Any]) -> Table:
     )
 
 
-def stats_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+def stats_table(rows: Sequence[Mapping[str, Any]]) -> FittedTable:
     """``stats``: one line per model, most used first."""
-    table = _table(
-        "Model",
-        "Uses",
-        "Success",
-        "Avg time",
-        "Last used",
-        "Installed",
-        right=("Uses", "Success", "Avg time"),
-    )
+    columns = [
+        Col("Model", wrap=True, min_width=14),
+        Col("Uses", right=True),
+        Col("Success", right=True),
+        Col("Avg time", right=True),
+        Col("Last used"),
+        Col("Installed", "Inst."),
+    ]
+    lines = []
     for s in rows:
         used = bool(s["usage_count"])
-        table.add_row(
-            s["name"],
-            str(s["usage_count"]),
-            percent(s["success_rate"]) if used else "-",
-            seconds(s["avg_inference_time"]) if used else "-",
-            timestamp(s["last_used"]),
-            yes_no(s["installed"]),
+        lines.append(
+            (
+                s["name"],
+                str(s["usage_count"]),
+                percent(s["success_rate"]) if used else "-",
+                seconds(s["avg_inference_time"]) if used else "-",
+                timestamp(s["last_used"]),
+                yes_no(s["installed"]),
+            )
         )
-    return table
+    return FittedTable(columns, lines)
 
 
-def candidates_table(candidates: Sequence[Mapping[str, Any]], chosen: str | None) -> Table:
+def candidates_table(candidates: Sequence[Mapping[str, Any]], chosen: str | None) -> FittedTable:
     """``recommend``: every model that fits, best first."""
-    table = _table(
-        " ", "Candidate", "Needs VRAM", "Installed", "Uses", "Avg time", right=("Needs VRAM", "Uses")
-    )
-    for c in candidates:
-        used = bool(c["usage_count"])
-        table.add_row(
+    columns = [
+        Col(" ", label="Chosen"),
+        Col("Candidate", wrap=True, min_width=14),
+        Col("Needs VRAM", "VRAM", right=True),
+        Col("Installed", "Inst."),
+        Col("Uses", right=True),
+        Col("Avg time", right=True),
+    ]
+    rows = [
+        (
             "*" if c["name"] == chosen else "",
             c["name"],
             vram(c["required_vram_gb"]),
             yes_no(c["installed"]),
             str(c["usage_count"]),
-            seconds(c["avg_inference_time"]) if used else "-",
+            seconds(c["avg_inference_time"]) if c["usage_count"] else "-",
         )
-    return table
+        for c in candidates
+    ]
+    return FittedTable(columns, rows)
 
 
-def running_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+def running_table(rows: Sequence[Mapping[str, Any]]) -> FittedTable:
     """``ps``: what Ollama has loaded, as ``ollama ps`` shows it."""
-    table = _table(
-        "Model",
-        "Ollama tag",
-        "Size",
-        "On GPU",
-        "Processor",
-        "Context",
-        "Until",
-        right=("Size", "On GPU", "Context"),
-    )
-    for r in rows:
-        table.add_row(
+    columns = [
+        Col("Model", wrap=True, min_width=14),
+        Col("Ollama tag", "Tag", wrap=True, min_width=12, optional=True, drop=0),
+        Col("Size", right=True),
+        Col("On GPU", right=True),
+        Col("Processor"),
+        Col("Context", right=True),
+        Col("Until", optional=True, drop=1),
+    ]
+    lines = [
+        (
             r["name"],
             r["ollama_tag"],
             size_bytes(r["size_bytes"]),
@@ -240,40 +379,44 @@ def running_table(rows: Sequence[Mapping[str, Any]]) -> Table:
             str(r["context_length"] or "-"),
             timestamp(r["expires_at"]),
         )
-    return table
+        for r in rows
+    ]
+    return FittedTable(columns, lines)
 
 
-def devices_table(devices: Sequence[Mapping[str, Any]]) -> Table:
+def devices_table(devices: Sequence[Mapping[str, Any]]) -> FittedTable:
     """``gpu``: each device the probes found (GpuDevice.to_dict rows)."""
-    table = _table(
-        "#",
-        "Backend",
-        "Name",
-        "Total",
-        "Free",
-        "Usable",
-        "Source",
-        "Note",
-        right=("#", "Total", "Free", "Usable"),
-    )
+    columns = [
+        Col("#", right=True),
+        Col("Backend"),
+        Col("Name", wrap=True, min_width=10),
+        Col("Total", right=True),
+        Col("Free", right=True),
+        Col("Usable", right=True),
+        Col("Source", wrap=True, min_width=7),
+        Col("Note", wrap=True, min_width=12),
+    ]
+    rows = []
     for d in devices:
         note = d.get("problem") or d.get("note") or ("hidden" if not d.get("visible", True) else "")
-        table.add_row(
-            "-" if d["index"] is None else str(d["index"]),
-            d["backend"],
-            d["name"],
-            gb(d["total_bytes"] / 2**30),
-            gb(d["free_bytes"] / 2**30),
-            gb(d["usable_bytes"] / 2**30),
-            f"{d['source']} ({d['accuracy']})",
-            note,
+        # Estimated figures carry "~", as estimated VRAM does in ``list``.
+        mark = "" if d["accuracy"] == "exact" else "~"
+        rows.append(
+            (
+                "-" if d["index"] is None else str(d["index"]),
+                d["backend"],
+                d["name"],
+                mark + gb(d["total_bytes"] / 2**30),
+                mark + gb(d["free_bytes"] / 2**30),
+                mark + gb(d["usable_bytes"] / 2**30),
+                d["source"],
+                note,
+            )
         )
-    return table
+    return FittedTable(columns, rows)
 
 
-def probes_table(probes: Sequence[Mapping[str, Any]]) -> Table:
+def probes_table(probes: Sequence[Mapping[str, Any]]) -> FittedTable:
     """``gpu``: what each probe saw and whether its answer was used."""
-    table = _table("Probe", "Status", "Detail")
-    for p in probes:
-        table.add_row(p["probe"], p["status"], p["detail"])
-    return table
+    columns = [Col("Probe"), Col("Status"), Col("Detail", wrap=True, min_width=16)]
+    return FittedTable(columns, [(p["probe"], p["status"], p["detail"]) for p in probes])
