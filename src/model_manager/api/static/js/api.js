@@ -26,6 +26,7 @@ export function token() {
 }
 
 export function setToken(value) {
+  declined = false;
   if (value) sessionStorage.setItem(TOKEN_KEY, value);
   else sessionStorage.removeItem(TOKEN_KEY);
 }
@@ -39,11 +40,16 @@ function headers(json) {
 }
 
 let pendingToken = null;
+let declined = false;
 
 async function tokenFromUser() {
-  if (!askForToken) return null;
+  // Once the user closed the prompt without a token, polls do not reopen it: the Token button does.
+  if (!askForToken || declined) return null;
   // One prompt for every call that got a 401 meanwhile.
-  pendingToken ??= askForToken().finally(() => { pendingToken = null; });
+  pendingToken ??= askForToken().then((given) => {
+    declined = !given;
+    return given;
+  }).finally(() => { pendingToken = null; });
   return pendingToken;
 }
 

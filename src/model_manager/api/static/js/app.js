@@ -241,11 +241,17 @@ async function loadFeatures() {
 
 async function start() {
   // Everything at once: the GPU, the models and the recommendations each draw as they arrive.
-  const features = loadFeatures();
-  const machine = every(MACHINE_EVERY_MS, refreshMachine);
-  const models = every(MODELS_EVERY_MS, refreshModels);
-  await features;
-  await Promise.all([machine, models, every(RECOMMEND_EVERY_MS, refreshRecommendations)]);
+  const features = loadFeatures().then(() => {
+    // Asked before the features were known: ask again where the API can filter by capability.
+    if (state.features.recommend_capability) return refreshRecommendations();
+    return null;
+  });
+  await Promise.all([
+    features,
+    every(MACHINE_EVERY_MS, refreshMachine),
+    every(MODELS_EVERY_MS, refreshModels),
+    every(RECOMMEND_EVERY_MS, refreshRecommendations),
+  ]);
   document.body.dataset.ready = 'true';
 }
 
