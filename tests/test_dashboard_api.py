@@ -57,7 +57,9 @@ def _referenced_files() -> set[str]:
     page = (STATIC_DIR / "index.html").read_text()
     found |= {m.removeprefix("/static/") for m in re.findall(r'(?:src|href)="(/static/[^"]+)"', page)}
     for module in (STATIC_DIR / "js").glob("*.js"):
-        found |= {f"js/{m}" for m in re.findall(r"from '\./([\w.]+)'", module.read_text())}
+        text = module.read_text()
+        found |= {f"js/{m}" for m in re.findall(r"from '\./([\w.]+)'", text)}
+        found |= {m.removeprefix("/static/") for m in re.findall(r"'(/static/[^']+)'", text)}
     return found
 
 

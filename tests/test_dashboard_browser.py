@@ -233,7 +233,7 @@ def test_a_pull_shows_progress_to_completion(watched: Watched, world: World, sho
         seen.append(float(item.locator("progress").get_attribute("value") or 0))
         if not shot and 0 < seen[-1] < 100:
             # The selected model's panel follows the same job.
-            assert page.locator('#details-head progress').count() == 1
+            assert page.locator("#details-head progress").count() == 1
             page.evaluate("document.getElementById('downloads-panel').scrollIntoView()")
             page.screenshot(path=str(shots / "pull-progress.png"))
             shot = True

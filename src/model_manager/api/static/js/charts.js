@@ -1,10 +1,27 @@
 // uPlot charts (window.uPlot, the vendored IIFE build): uses over time, success rate over time, the
-// inference-time distribution with its p50 and p95, and the memory plan per context.
+// inference-time distribution with its p50 and p95, and the memory plan per context. uPlot is loaded the
+// first time a chart is drawn, so the overview never waits for it.
 
 import { cssVar, fill, h } from './dom.js';
 import { seconds } from './format.js';
 
 const HEIGHT = 170;
+const UPLOT = '/static/vendor/uplot/uPlot.iife.min.js';
+const UPLOT_CSS = '/static/vendor/uplot/uPlot.min.css';
+let loading = null;
+
+/** Resolves once window.uPlot exists (its script and stylesheet added to the page once). */
+export function uplotReady() {
+  if (window.uPlot) return Promise.resolve();
+  loading ??= new Promise((resolve, reject) => {
+    document.head.append(h('link', { rel: 'stylesheet', href: UPLOT_CSS }));
+    const script = h('script', { src: UPLOT });
+    script.addEventListener('load', resolve);
+    script.addEventListener('error', () => { loading = null; reject(new Error('could not load the chart library')); });
+    document.head.append(script);
+  });
+  return loading;
+}
 
 function theme() {
   return {
@@ -136,7 +153,7 @@ export function planChart(container, plan, availableGb) {
 }
 
 /** The usage section of a model's details, from GET /api/model/usage/{name}/history. */
-export function renderUsage(target, history, model) {
+export async function renderUsage(target, history, model) {
   if (!history) {
     fill(target, h('p', { class: 'muted' }, 'This server has no usage history endpoint.'));
     return;
@@ -159,6 +176,7 @@ export function renderUsage(target, history, model) {
   const success = h('div', { class: 'chart', id: 'chart-success' });
   const distribution = h('div', { class: 'chart', id: 'chart-distribution' });
   fill(target, figures, h('div', { class: 'charts' }, uses, success, distribution));
+  await uplotReady();
   usesChart(uses, history.buckets);
   successChart(success, history.buckets);
   distributionChart(distribution, history);

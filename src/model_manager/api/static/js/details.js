@@ -2,7 +2,7 @@
 // per context, when the server has POST /api/model/plan) and its usage charts.
 
 import { api, ApiError } from './api.js';
-import { planChart, renderUsage } from './charts.js';
+import { planChart, renderUsage, uplotReady } from './charts.js';
 import { fill, h } from './dom.js';
 import { progressBar } from './downloads.js';
 import { DASH, downloadSize, gib, gibOf, number, percent, seconds, when } from './format.js';
@@ -166,7 +166,10 @@ export class Details {
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Context'), h('th', { scope: 'col', class: 'num' }, 'Needs'))),
           h('tbody', {}, plan.map((p) => h('tr', {}, h('td', { class: 'num' }, number(p.context)), h('td', { class: 'num' }, gibOf(p.total_gib, 2)))))),
       );
-      if (plan.length) planChart(chart, plan, this.app.state.availableGb);
+      if (plan.length) {
+        await uplotReady();
+        planChart(chart, plan, this.app.state.availableGb);
+      }
     } catch (error) {
       if (this.name !== m.name) return;
       const missing = error instanceof ApiError && (error.status === 404 && error.code === 'not_found');
@@ -182,7 +185,7 @@ export class Details {
     }
     try {
       const history = await api(`/api/model/usage/${encodeURIComponent(m.name).replaceAll('%2F', '/').replaceAll('%3A', ':')}/history?events=0`);
-      if (this.name === m.name) renderUsage(target, history, m);
+      if (this.name === m.name) await renderUsage(target, history, m);
     } catch (error) {
       if (this.name !== m.name) return;
       if (error.status === 404) fill(target, h('p', { class: 'muted' }, 'No uses recorded yet.'));
