@@ -17,13 +17,15 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Annotated
 
 import pytest
+from fastapi import APIRouter, Body, FastAPI
 from starlette.testclient import TestClient
 
 from helpers import catalog_tag, refused, success
 from model_manager import ManagerCore, ModelManager
-from model_manager.api import create_app
+from model_manager.api import create_app, schemas
 from model_manager.api.assets import STATIC_DIR, Assets
 from model_manager.api.dashboard import DASHBOARD_CSP, features
 from model_manager.api.docs import DOCS_CSP
@@ -202,38 +204,40 @@ def test_the_dashboard_endpoint_says_what_this_server_has(client: TestClient) ->
     assert body["features"] == {
         "plan": False,
         "bench": False,
-        "recommend_capability": False,
         "usage_history": True,
+        "recommend_capability": False,
     }
     assert body["version"] == client.app.version  # type: ignore[attr-defined]
 
 
-def test_features_are_read_from_the_openapi_document() -> None:
-    schema = {
-        "paths": {
-            "/api/model/plan": {"post": {}},
-            "/api/model/bench": {"post": {}},
-            "/api/model/recommend": {
-                "post": {
-                    "requestBody": {
-                        "content": {
-                            "application/json": {
-                                "schema": {"anyOf": [{"$ref": "#/components/schemas/Rec"}, {"type": "null"}]}
-                            }
-                        }
-                    }
-                }
-            },
-        },
-        "components": {"schemas": {"Rec": {"properties": {"priority": {}, "capability": {}}}}},
-    }
-    assert features(schema) == {
+def test_features_are_what_the_router_routes() -> None:
+    router = APIRouter()
+
+    @router.post("/api/model/plan")
+    def plan(body: Annotated[dict[str, str], Body()]) -> None: ...
+
+    @router.get("/api/model/bench")  # the wrong method: not the endpoint the page calls
+    def bench() -> None: ...
+
+    app = FastAPI()
+    app.include_router(router)
+    assert features(app) == {
         "plan": True,
-        "bench": True,
-        "recommend_capability": True,
+        "bench": False,
         "usage_history": False,
+        "recommend_capability": False,
     }
-    assert not any(features({}).values())
+    assert not any(features(FastAPI()).values())
+
+
+def test_recommendations_by_capability_are_a_feature_once_the_request_takes_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class WithCapability(schemas.RecommendRequest):
+        capability: str | None = None
+
+    monkeypatch.setattr(schemas, "RecommendRequest", WithCapability)
+    assert features(FastAPI())["recommend_capability"] is True
 
 
 # --- GPU and loaded models ------------------------------------------------------------------------

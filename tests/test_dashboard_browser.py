@@ -17,10 +17,11 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import pytest
+from fastapi import Body
 
 from browser import REQUIRE_ENV, LoopbackGuard, find_chromium, launch_chromium, new_context, services_required
 from served import GPU_NAME, World, dashboard_world
@@ -476,3 +477,36 @@ def test_the_served_page_is_the_packaged_one(world: World) -> None:
     page = httpx.get(world.url + "/", timeout=10)
     assert page.content == (STATIC_DIR / "index.html").read_bytes()
     assert json.loads(httpx.get(world.url + "/api/dashboard", timeout=10).text)["features"]["usage_history"]
+
+
+def test_plan_and_bench_appear_once_the_server_has_them(watched: Watched, world: World, shots: Path) -> None:
+    """The page reads which optional endpoints exist. Here the app gains the two it codes against, in the
+    shapes it expects: ``POST /api/model/plan`` (memory per context, from the manager's own estimates) and
+    ``POST /api/model/bench`` (a fixed figure: this checks the page, not a benchmark)."""
+    contexts = (2048, 8192, 32768, 131072)
+
+    def plan(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        rows = [world.manager.estimate_model_memory(body["model"], context_length=c) for c in contexts]
+        return {
+            "success": True,
+            "plan": [{"context": e.context_length, "total_gib": e.total_gib} for e in rows],
+        }
+
+    def bench(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        return {"success": True, "model": body["model"], "tokens_per_second": 123.4}
+
+    world.app.router.add_api_route("/api/model/plan", plan, methods=["POST"])
+    world.app.router.add_api_route("/api/model/bench", bench, methods=["POST"])
+    page = open_dashboard(watched, world)
+    select(page, MEDIUM)
+    page.wait_for_selector("#chart-plan canvas")
+    expected = [world.manager.estimate_model_memory(MEDIUM, context_length=c) for c in contexts]
+    cells = page.eval_on_selector_all(
+        "#details-plan table.plan tbody tr", "rows => rows.map(r => r.innerText)"
+    )
+    assert len(cells) == len(expected)
+    for text, e in zip(cells, expected, strict=True):
+        assert f"{e.context_length:,}" in text and f"{e.total_gib:.2f} GiB" in text
+    page.click('[data-action="bench"]')
+    page.get_by_text(f"{MEDIUM}: 123.4 tokens/s").wait_for()
+    page.locator("#details").screenshot(path=str(shots / "plan.png"))

@@ -10,18 +10,21 @@ set (``PUBLIC_PREFIXES``, for the guard): a browser cannot add a header to a pag
 page then asks for the token and sends it on every API call.
 
 ``GET /api/dashboard`` says which optional endpoints this server has, so that the page shows the plan
-chart, the bench button and the "with vision" recommendations only where the API can answer them.
+chart, the bench button and the API's own "with vision" recommendations only where it can answer them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.routing import Match
 
 from ..errors import EndpointNotFoundError
+from . import schemas as s
 from .assets import Assets
 from .common import ORIGIN_ERRORS, doc, ok
 
@@ -53,8 +56,8 @@ _ASSETS = Assets()
 class Features(BaseModel):
     plan: bool
     bench: bool
-    recommend_capability: bool
     usage_history: bool
+    recommend_capability: bool
 
 
 class DashboardResponse(BaseModel):
@@ -87,36 +90,35 @@ def dashboard(request: Request) -> JSONResponse:
     app: FastAPI = request.app
     found: dict[str, bool] | None = getattr(app.state, "dashboard_features", None)
     if found is None:
-        found = features(app.openapi())
+        found = features(app)
         app.state.dashboard_features = found
     return ok(version=app.version, features=found)
 
 
-def features(schema: dict[str, Any]) -> dict[str, bool]:
-    """Which optional operations an OpenAPI document declares."""
-    paths: dict[str, Any] = schema.get("paths", {})
-    recommend = paths.get("/api/model/recommend", {}).get("post", {})
-    return {
-        "plan": "post" in paths.get("/api/model/plan", {}),
-        "bench": "post" in paths.get("/api/model/bench", {}),
-        "recommend_capability": "capability" in _body_properties(schema, recommend),
-        "usage_history": "get" in paths.get("/api/model/usage/{name}/history", {}),
+OPTIONAL = {
+    "plan": ("POST", "/api/model/plan"),
+    "bench": ("POST", "/api/model/bench"),
+    "usage_history": ("GET", "/api/model/usage/llama3.2:1b/history"),
+}
+"""The optional operations the page can use, each as a request that only a server with it would route."""
+
+
+def features(app: Starlette) -> dict[str, bool]:
+    """Which of ``OPTIONAL`` the app routes (asked of its router as a request would be, rather than read
+    from the OpenAPI document, whose first build takes a few hundred milliseconds the page would wait for),
+    and whether the recommend body takes a ``capability``."""
+    found = {name: _routes(app, method, path) for name, (method, path) in OPTIONAL.items()}
+    found["recommend_capability"] = "capability" in s.RecommendRequest.model_fields
+    return found
+
+
+def _routes(app: Starlette, method: str, path: str) -> bool:
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": "",
+        "headers": [],
+        "query_string": b"",
     }
-
-
-def _body_properties(schema: dict[str, Any], operation: dict[str, Any]) -> set[str]:
-    """The property names of an operation's JSON body, through ``$ref`` and ``anyOf``."""
-    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-    components = schema.get("components", {}).get("schemas", {})
-    names: set[str] = set()
-    pending = [body]
-    while pending:
-        part = pending.pop()
-        if not isinstance(part, dict):
-            continue
-        ref = part.get("$ref")
-        if isinstance(ref, str):
-            pending.append(components.get(ref.rsplit("/", 1)[-1], {}))
-        names.update(part.get("properties", {}))
-        pending.extend(part.get("anyOf", []) + part.get("allOf", []) + part.get("oneOf", []))
-    return names
+    return any(route.matches(scope)[0] is Match.FULL for route in app.router.routes)

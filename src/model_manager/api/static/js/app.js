@@ -16,7 +16,7 @@ const RECOMMEND_EVERY_MS = 60000;
 const MEMORY_CHANGE_GIB = 0.25;
 
 const state = {
-  features: { plan: false, bench: false, recommend_capability: false, usage_history: false },
+  features: { plan: false, bench: false, usage_history: false, recommend_capability: false },
   models: [],
   current: null,
   gpu: null,

@@ -131,6 +131,22 @@ export function distributionChart(container, history) {
   );
 }
 
+/** Contexts double from one step to the next: a log scale spanning exactly the planned ones. */
+function contextScale(contexts) {
+  const low = Math.min(...contexts);
+  const high = Math.max(...contexts);
+  const log = low > 0;
+  const range = low === high ? [low / 2, high * 2] : [low, high];
+  return { time: false, distr: log ? 3 : 1, range };
+}
+
+/** Ticks at the planned contexts themselves ("2k", "8k", "128k"). */
+function contextAxes(t, contexts) {
+  const [x, y] = axes(t, 'context (tokens)', 'GiB');
+  const label = (v) => (v === null ? '' : v >= 1024 && v % 1024 === 0 ? `${v / 1024}k` : v.toLocaleString('en-US'));
+  return [{ ...x, splits: () => contexts, filter: (u, ticks) => ticks, values: (u, ticks) => ticks.map(label) }, y];
+}
+
 export function planChart(container, plan, availableGb) {
   const t = theme();
   const contexts = plan.map((p) => p.context);
@@ -145,8 +161,8 @@ export function planChart(container, plan, availableGb) {
         { label: 'needs GiB', stroke: t.accent, width: 2, points: { show: true, size: 6 } },
         { label: 'usable GiB', stroke: t.danger, dash: [6, 4], width: 1 },
       ],
-      axes: axes(t, 'context (tokens)', 'GiB'),
-      scales: { x: { time: false, distr: contexts.every((c) => c > 0) ? 3 : 1 }, y: { range: (u, min, max) => [0, Math.max(max, availableGb || 0) * 1.1] } },
+      axes: contextAxes(t, contexts),
+      scales: { x: contextScale(contexts), y: { range: (u, min, max) => [0, Math.max(max, availableGb || 0) * 1.1] } },
     },
     [contexts, totals, available],
   );

@@ -17,11 +17,11 @@ async function ask(body) {
 }
 
 export async function loadRecommendations(features) {
-  const plain = await Promise.all(PRIORITIES.map((priority) => ask({ priority })));
+  const plain = Promise.all(PRIORITIES.map((priority) => ask({ priority })));
   const vision = features.recommend_capability
-    ? await Promise.all(PRIORITIES.map((priority) => ask({ priority, capability: 'vision' })))
+    ? Promise.all(PRIORITIES.map((priority) => ask({ priority, capability: 'vision' })))
     : null;
-  return { plain, vision };
+  return { plain: await plain, vision: await vision };
 }
 
 /** {name: context that fits} from every candidate the answers considered. */
