@@ -83,6 +83,7 @@ async function refreshMachine() {
     // What fits depends on the memory free now: a load or unload elsewhere changes the answers.
     if (before !== null && Math.abs(before - state.availableGb) >= MEMORY_CHANGE_GIB) refreshRecommendations().catch(failed);
   } else problem = gpu.reason.message;
+  const wasLoaded = [...state.loaded].join();
   if (running.status === 'fulfilled') {
     state.running = running.value.models;
     state.loaded = new Set(state.running.map((m) => m.name));
@@ -93,6 +94,7 @@ async function refreshMachine() {
   }
   renderGpu($('gpu'), state.gpu, state.running, problem);
   renderLoaded($('loaded'), state.running, problem);
+  if ([...state.loaded].join() !== wasLoaded) redrawModels(); // the "loaded" badges
   status(problem ? problem : `Live · updated ${clock()}`, problem ? 'warn' : 'ok');
 }
 
