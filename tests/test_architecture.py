@@ -49,6 +49,10 @@ LAYERS = {
     "manager": 3,
     "quick_reference": 4,
     "api": 5,
+    "api.dashboard": 5,
+    "api.machine": 5,
+    "api.assets": 5,
+    "api.docs": 5,
     "cli": 5,
     "__main__": 5,
     "": 5,  # the package root re-exports the public names of every layer

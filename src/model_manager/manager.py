@@ -89,13 +89,14 @@ class ManagerCore:
         store: Store | None = None,
         ollama: OllamaClient | None = None,
         catalog: Catalog | None = None,
+        gpu: GPUManager | None = None,
         installed_max_age_s: float = INSTALLED_TTL_S,
     ) -> None:
         self.settings = settings or load_settings(host=host, data_dir=data_dir)
         self.store = store or Store(self.settings.db_path)
         self._ollama = ollama
         self.catalog = catalog or load_catalog(self.settings.user_catalog_path)
-        self._gpu: GPUManager | None = None
+        self._gpu: GPUManager | None = gpu
         self._switch_lock = threading.RLock()
         self.planner = MemoryPlanner(self.settings.ollama_env, lambda: self.gpu)
         self.speeds = SpeedPlanner(lambda: self.gpu)

@@ -575,3 +575,16 @@ class Store:
                 (keep,),
             )
             return cursor.rowcount
+
+    # --- usage history (the dashboard's charts) -------------------------------------------------
+
+    def usage_events(self, model: str, since: str | None = None) -> list[tuple[str, float, bool]]:
+        """``(at, seconds, success)`` of each recorded use of ``model``, oldest first; only those at or
+        after ``since`` (an ISO 8601 UTC timestamp in ``utc_now``'s format) when given."""
+        sql = "SELECT at, seconds, success FROM usage_events WHERE model = ?"
+        params: list[Any] = [model]
+        if since is not None:
+            sql += " AND at >= ?"
+            params.append(since)
+        rows = self._read(sql + " ORDER BY at, id", params)
+        return [(r["at"], float(r["seconds"]), bool(r["success"])) for r in rows]

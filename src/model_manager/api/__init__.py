@@ -14,6 +14,10 @@ and metrics registry, never the manager: closing the manager stays with whoever 
       schemas.py    request bodies and documented response shapes
       errors.py     the error envelope for every failure
       metrics.py    Prometheus metrics in a per-app registry
+      dashboard.py  the dashboard page at /, its files, and which optional endpoints exist
+      machine.py    read-only GPU, loaded-model and usage-history endpoints the dashboard draws
+      assets.py     files shipped in the package (static/), served gzipped with ETags
+      docs.py       /docs and /redoc from those files, so they work offline
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ModelManagerError
 from ..manager import ManagerCore
-from . import downloads, routes
+from . import dashboard, docs, downloads, machine, routes
 from .errors import handle_error
 from .guard import DEFAULT_MAX_BODY_BYTES, Guard
 from .jobs import DownloadJobs
@@ -84,13 +88,25 @@ def create_app(
         yield
         await run_in_threadpool(jobs.close)
 
-    app = FastAPI(title="model-manager", version=_version(), description=DESCRIPTION, lifespan=lifespan)
+    # docs_url/redoc_url None: FastAPI's own pages load Swagger UI and ReDoc from a CDN; docs.py serves
+    # the copies shipped in the package instead.
+    app = FastAPI(
+        title="model-manager",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.manager = manager
     app.state.jobs = jobs
     app.state.metrics = metrics
     app.state.listings = {}
     app.include_router(routes.router)
     app.include_router(downloads.router)
+    app.include_router(machine.router)
+    app.include_router(dashboard.router)
+    app.include_router(docs.router)
     for exc_type in (ModelManagerError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle_error)
     app.add_middleware(
@@ -99,6 +115,8 @@ def create_app(
         allowed_hosts=allowed_hosts,
         allowed_origins=allowed_origins,
         max_body_bytes=max_body_bytes,
+        public_paths=dashboard.PUBLIC_PATHS,
+        public_prefixes=dashboard.PUBLIC_PREFIXES,
     )
     app.openapi = lambda: _openapi(app, secured=token is not None)  # type: ignore[method-assign]
     return app

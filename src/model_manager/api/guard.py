@@ -8,7 +8,9 @@ A pure ASGI middleware (no per-request task or body copy), applied in this order
 2. ``Origin``, when a browser sends one, must be the server's own origin or one allowed explicitly;
    without an Origin, ``Sec-Fetch-Site: cross-site`` is refused too. No CORS headers are ever sent, so
    a browser also keeps cross-origin pages from reading answers.
-3. With a token configured, ``Authorization: Bearer <token>`` (compared in constant time).
+3. With a token configured, ``Authorization: Bearer <token>`` (compared in constant time), except on
+   GETs of ``public_paths`` and ``public_prefixes``: the dashboard's page and files, which hold no data
+   and which a browser loads by navigating, when it cannot add the header.
 4. Bodies above ``max_body_bytes`` get 413, from ``Content-Length`` before reading, or while reading.
 
 Writes must also send JSON; that rule is the route dependency ``require_json``, which runs after
@@ -69,8 +71,12 @@ class Guard:
         allowed_hosts: Collection[str] = (),
         allowed_origins: Collection[str] = (),
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        public_paths: Collection[str] = (),
+        public_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        self.public_paths = frozenset(public_paths)
+        self.public_prefixes = public_prefixes
         self.token = token.encode() if token else None
         self.any_host = "*" in allowed_hosts
         self.allowed_hosts = {h.lower() for h in allowed_hosts}
@@ -100,12 +106,22 @@ class Guard:
                 return ForbiddenError(f"origin {origin!r} is not allowed")
         elif headers.get("sec-fetch-site", "").lower() == "cross-site":
             return ForbiddenError("cross-site request")
-        if self.token is not None and not self._authorized(headers.get("authorization", "")):
+        if (
+            self.token is not None
+            and not self._public(scope)
+            and not self._authorized(headers.get("authorization", ""))
+        ):
             return UnauthorizedError("missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_body_bytes:
             return PayloadTooLargeError(f"{length} bytes; the limit is {self.max_body_bytes}")
         return None
+
+    def _public(self, scope: Scope) -> bool:
+        path: str = scope.get("path", "")
+        return scope.get("method") in ("GET", "HEAD") and (
+            path in self.public_paths or path.startswith(self.public_prefixes)
+        )
 
     def _host_allowed(self, host: str) -> bool:
         return self.any_host or not host or host in self.allowed_hosts or is_loopback(host)

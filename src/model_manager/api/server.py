@@ -4,6 +4,8 @@
   unless ``MODEL_MANAGER_API_TOKEN`` is set; with a token set, every request must carry it.
 * The socket is bound here, before uvicorn starts, so ``--port 0`` works: the line printed on start
   names the port the kernel chose (``model-manager API listening on http://127.0.0.1:PORT``).
+* The dashboard is at ``/``; ``--open`` opens it in the user's browser (the ``webbrowser`` module, which
+  honours ``BROWSER``) once the socket listens.
 
 The CLI's ``serve`` command calls :func:`run_from_args` with its parsed options and settings;
 ``python -m model_manager.api.server`` runs :func:`main` directly.
@@ -16,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+import webbrowser
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -81,6 +84,25 @@ def _sigterm_stops(server: uvicorn.Server) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def dashboard_url(sock: socket.socket) -> str:
+    """Where a browser on this machine finds the dashboard: a wildcard bind is reached on loopback."""
+    host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def open_in_browser(url: str) -> threading.Thread:
+    """Open ``url`` in the user's browser from a thread: a console browser would block until it exits."""
+
+    def run() -> None:
+        if not webbrowser.open(url):
+            print(f"Could not start a web browser; open {url}", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=run, name="open-dashboard", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
@@ -90,6 +112,7 @@ def serve(
     allowed_origins: Collection[str] = (),
     log_level: str = "info",
     access_log: bool = True,
+    open_browser: bool = False,
 ) -> None:
     """Serve the API until interrupted (SIGINT/SIGTERM stop it gracefully; running downloads then
     show as "interrupted" and resume when started again). After SIGTERM it returns normally.
@@ -118,6 +141,9 @@ def serve(
         server = uvicorn.Server(config)
         with _sigterm_stops(server):
             print(f"model-manager API listening on {_url(sock)}", flush=True)
+            print(f"Dashboard: {dashboard_url(sock)}", flush=True)
+            if open_browser:
+                open_in_browser(dashboard_url(sock))
             server.run(sockets=[sock])
     finally:
         sock.close()
@@ -143,6 +169,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     parser.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    parser.add_argument("--open", action="store_true", help="open the dashboard in your web browser")
     return parser
 
 
@@ -156,6 +183,7 @@ def run_from_args(args: argparse.Namespace, settings: Settings | None = None) ->
             allowed_origins=args.allow_origin,
             log_level=args.log_level,
             access_log=not args.no_access_log,
+            open_browser=getattr(args, "open", False),
         )
     except ModelManagerError as exc:
         print(f"{exc.message}\nSolution: {exc.solution}", file=sys.stderr)

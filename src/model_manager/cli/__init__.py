@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    p.add_argument("--open", action="store_true", help="open the dashboard in your web browser")
     return parser
 
 

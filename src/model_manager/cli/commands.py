@@ -35,8 +35,7 @@ from ..errors import (
 from ..names import stored_name_key
 
 if TYPE_CHECKING:
-    from rich.console import Console
-    from rich.table import Table
+    from rich.console import Console, RenderableType
 
     from ..config import Settings
     from ..manager import ManagerCore
@@ -109,7 +108,7 @@ class Context:
         self.out.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
         self.out.flush()
 
-    def show(self, table: Table) -> None:
+    def show(self, table: RenderableType) -> None:
         if self.out.isatty():
             self.console.print(table)
             return
@@ -525,6 +524,7 @@ def cmd_serve(ctx: Context) -> int:
         allow_origin=a.allow_origin,
         log_level=a.log_level,
         no_access_log=a.no_access_log,
+        open=a.open,
     )
     return run_from_args(options, ctx.settings)
 

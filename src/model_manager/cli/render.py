@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from ..config import process_environment
 from ..names import stored_name_key
+from .layout import Col, FittedTable
 
 PIPE_WIDTH = 200
 """Console width when output is not a terminal: wide enough that table rows never wrap in a file."""
@@ -128,14 +128,6 @@ def installed(value: bool, view: str = "known") -> str:
 # --- tables --------------------------------------------------------------------------------------
 
 
-def _table(*columns: str, right: Iterable[str] = ()) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    right_set = set(right)
-    for column in columns:
-        table.add_column(column, justify="right" if column in right_set else "left", no_wrap=True)
-    return table
-
-
 def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
@@ -145,28 +137,30 @@ def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
     return table
 
 
-def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, view: str = "known") -> Table:
+def models_table(
+    models: Sequence[Mapping[str, Any]], *, current: str | None, view: str = "known"
+) -> FittedTable:
     """The quick reference's catalog table plus how each model fits here, installed state, usage and the
     current-model marker. "~" marks a Min VRAM computed by the estimate (4,096 context plus the margin).
 
     ``view``: "known", "last seen" (Ollama did not answer now) or "unknown" (never read)."""
     installed_header = "Installed (last seen)" if view == "last seen" else "Installed"
     fit_header = f"Fit ({models[0]['fit']['memory']['available_gb']:.1f} GB)" if models else "Fit"
-    table = _table(
-        " ",
-        "Model",
-        "Size",
-        "Purpose",
-        "Min VRAM",
-        "Download Size",
-        installed_header,
-        "Uses",
-        fit_header,
-        right=("Min VRAM", "Download Size", "Uses"),
-    )
+    columns = [
+        Col(" ", label="Current"),
+        Col("Model", wrap=True, min_width=14),
+        Col("Size"),
+        Col("Purpose"),
+        Col("Min VRAM", "VRAM", right=True),
+        Col("Download Size", "Download", right=True),
+        Col(installed_header, "Inst."),
+        Col("Uses", right=True, optional=True),
+        # On a narrow terminal the fit goes first: ``check`` and ``info`` say it in full.
+        Col(fit_header, "Fit", optional=True),
+    ]
     current_key = stored_name_key(current) if current else None
-    for m in models:
-        table.add_row(
+    rows = [
+        (
             "*" if current_key is not None and stored_name_key(m["name"]) == current_key else "",
             m["name"],
             m["size"] or "-",
@@ -177,7 +171,9 @@ def models_table(models: Sequence[Mapping[str, Any]], *, current: str | None, vi
             str(m["usage_count"]),
             fit_cell(m["fit"]),
         )
-    return table
+        for m in models
+    ]
+    return FittedTable(columns, rows)
 
 
 def model_details(meta: Mapping[str, Any], *, view: str = "known") -> Table:
@@ -224,49 +220,49 @@ def stats_details(stats: Mapping[str, Any], *, view: str = "known") -> Table:
     )
 
 
-def stats_table(rows: Sequence[Mapping[str, Any]], *, view: str = "known") -> Table:
+def stats_table(rows: Sequence[Mapping[str, Any]], *, view: str = "known") -> FittedTable:
     """``stats``: one line per model, most used first."""
-    table = _table(
-        "Model",
-        "Uses",
-        "Success",
-        "Avg time",
-        "Last used",
-        "Installed",
-        right=("Uses", "Success", "Avg time"),
-    )
+    columns = [
+        Col("Model", wrap=True, min_width=14),
+        Col("Uses", right=True),
+        Col("Success", right=True),
+        Col("Avg time", right=True),
+        Col("Last used"),
+        Col("Installed", "Inst."),
+    ]
+    lines = []
     for s in rows:
         used = bool(s["usage_count"])
-        table.add_row(
-            s["name"],
-            str(s["usage_count"]),
-            percent(s["success_rate"]) if used else "-",
-            seconds(s["avg_inference_time"]) if used else "-",
-            timestamp(s["last_used"]),
-            installed(s["installed"], view),
+        lines.append(
+            (
+                s["name"],
+                str(s["usage_count"]),
+                percent(s["success_rate"]) if used else "-",
+                seconds(s["avg_inference_time"]) if used else "-",
+                timestamp(s["last_used"]),
+                installed(s["installed"], view),
+            )
         )
-    return table
+    return FittedTable(columns, lines)
 
 
 def candidates_table(
     candidates: Sequence[Mapping[str, Any]], chosen: str | None, *, view: str = "known"
-) -> Table:
+) -> FittedTable:
     """``recommend``: every model that fits, best first, with its verdict and the largest context that
     fits fully (the same verdict ``check`` gives)."""
-    table = _table(
-        " ",
-        "Candidate",
-        "Needs VRAM",
-        "Fit",
-        "Fits fully to",
-        "Installed",
-        "Uses",
-        "Avg time",
-        right=("Needs VRAM", "Fits fully to", "Uses"),
-    )
-    for c in candidates:
-        used = bool(c["usage_count"])
-        table.add_row(
+    columns = [
+        Col(" ", label="Chosen"),
+        Col("Candidate", wrap=True, min_width=14),
+        Col("Needs VRAM", "VRAM", right=True),
+        Col("Fit", wrap=True, min_width=10),
+        Col("Fits fully to", "Max ctx", right=True),
+        Col("Installed", "Inst."),
+        Col("Uses", right=True, optional=True),
+        Col("Avg time", right=True, optional=True, drop=1),
+    ]
+    rows = [
+        (
             "*" if c["name"] == chosen else "",
             c["name"],
             vram(c["required_vram_gb"]),
@@ -274,25 +270,26 @@ def candidates_table(
             context(c["max_context"]),
             installed(c["installed"], view),
             str(c["usage_count"]),
-            seconds(c["avg_inference_time"]) if used else "-",
+            seconds(c["avg_inference_time"]) if c["usage_count"] else "-",
         )
-    return table
+        for c in candidates
+    ]
+    return FittedTable(columns, rows)
 
 
-def running_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+def running_table(rows: Sequence[Mapping[str, Any]]) -> FittedTable:
     """``ps``: what Ollama has loaded, as ``ollama ps`` shows it."""
-    table = _table(
-        "Model",
-        "Ollama tag",
-        "Size",
-        "On GPU",
-        "Processor",
-        "Context",
-        "Until",
-        right=("Size", "On GPU", "Context"),
-    )
-    for r in rows:
-        table.add_row(
+    columns = [
+        Col("Model", wrap=True, min_width=14),
+        Col("Ollama tag", "Tag", wrap=True, min_width=12, optional=True, drop=0),
+        Col("Size", right=True),
+        Col("On GPU", right=True),
+        Col("Processor"),
+        Col("Context", right=True),
+        Col("Until", optional=True, drop=1),
+    ]
+    lines = [
+        (
             r["name"],
             r["ollama_tag"],
             size_bytes(r["size_bytes"]),
@@ -301,57 +298,62 @@ def running_table(rows: Sequence[Mapping[str, Any]]) -> Table:
             str(r["context_length"] or "-"),
             until(r["expires_at"]),
         )
-    return table
+        for r in rows
+    ]
+    return FittedTable(columns, lines)
 
 
-def devices_table(devices: Sequence[Mapping[str, Any]]) -> Table:
+def devices_table(devices: Sequence[Mapping[str, Any]]) -> FittedTable:
     """``gpu``: each device the probes found (GpuDevice.to_dict rows)."""
-    table = _table(
-        "#",
-        "Backend",
-        "Name",
-        "Total",
-        "Free",
-        "Usable",
-        "Source",
-        "Note",
-        right=("#", "Total", "Free", "Usable"),
-    )
+    columns = [
+        Col("#", right=True),
+        Col("Backend"),
+        Col("Name", wrap=True, min_width=10),
+        Col("Total", right=True),
+        Col("Free", right=True),
+        Col("Usable", right=True),
+        Col("Source", wrap=True, min_width=7),
+        Col("Note", wrap=True, min_width=12),
+    ]
+    rows = []
     for d in devices:
         note = d.get("problem") or d.get("note") or ("hidden" if not d.get("visible", True) else "")
-        table.add_row(
-            "-" if d["index"] is None else str(d["index"]),
-            d["backend"],
-            d["name"],
-            gb(d["total_bytes"] / 2**30),
-            gb(d["free_bytes"] / 2**30),
-            gb(d["usable_bytes"] / 2**30),
-            f"{d['source']} ({d['accuracy']})",
-            note,
+        # Estimated figures carry "~", as estimated VRAM does in ``list``.
+        mark = "" if d["accuracy"] == "exact" else "~"
+        rows.append(
+            (
+                "-" if d["index"] is None else str(d["index"]),
+                d["backend"],
+                d["name"],
+                mark + gb(d["total_bytes"] / 2**30),
+                mark + gb(d["free_bytes"] / 2**30),
+                mark + gb(d["usable_bytes"] / 2**30),
+                d["source"],
+                note,
+            )
         )
-    return table
+    return FittedTable(columns, rows)
 
 
-def probes_table(probes: Sequence[Mapping[str, Any]]) -> Table:
+def probes_table(probes: Sequence[Mapping[str, Any]]) -> FittedTable:
     """``gpu``: what each probe saw and whether its answer was used."""
-    table = _table("Probe", "Status", "Detail")
-    for p in probes:
-        table.add_row(p["probe"], p["status"], p["detail"])
-    return table
+    columns = [Col("Probe"), Col("Status"), Col("Detail", wrap=True, min_width=16)]
+    return FittedTable(columns, [(p["probe"], p["status"], p["detail"]) for p in probes])
 
 
-def plan_table(plan: Mapping[str, Any]) -> Table:
+def plan_table(plan: Mapping[str, Any]) -> FittedTable:
     """``plan``: memory at each context (rows) for each KV cache type (columns), with the fit level."""
     kinds = plan["kv_cache_types"]
-    table = _table("Context", *kinds, right=("Context", *kinds))
+    columns = [Col("Context", right=True), *(Col(kind, wrap=True, min_width=8) for kind in kinds)]
     cells = {(r["context_length"], r["kv_cache_type"]): r for r in plan["rows"]}
+    rows = []
     for tokens in plan["contexts"]:
         row = [f"{tokens:,}"]
         for kind in kinds:
             r = cells.get((tokens, kind))
             row.append(_plan_cell(r) if r else "-")
-        table.add_row(*row)
-    return table
+        rows.append(row)
+    return FittedTable(columns, rows)
 
 
 def _plan_cell(row: Mapping[str, Any]) -> str:

@@ -1,0 +1,88 @@
+// The recommendation for each priority on this machine, with and without vision, and why.
+// "With vision" is the API's own answer when POST /api/model/recommend takes `capability`; until then
+// it is the best-ranked candidate of the plain answer that can see images, and says so.
+
+import { api } from './api.js';
+import { breakable, fill, h } from './dom.js';
+import { DASH, gibOf } from './format.js';
+
+export const PRIORITIES = ['speed', 'balanced', 'quality'];
+
+async function ask(body) {
+  try {
+    return await api('/api/model/recommend', { method: 'POST', body });
+  } catch (error) {
+    return { error };
+  }
+}
+
+export async function loadRecommendations(features) {
+  const plain = Promise.all(PRIORITIES.map((priority) => ask({ priority })));
+  const vision = features.recommend_capability
+    ? Promise.all(PRIORITIES.map((priority) => ask({ priority, capability: 'vision' })))
+    : null;
+  return { plain: await plain, vision: await vision };
+}
+
+/** {name: context that fits} from every candidate the answers considered. */
+export function contextsFrom(recs) {
+  const out = new Map();
+  for (const answer of [...(recs?.plain || []), ...(recs?.vision || [])]) {
+    for (const c of answer?.candidates || []) if (c.max_context) out.set(c.name, c.max_context);
+  }
+  return out;
+}
+
+function visionFromCandidates(answer, byName) {
+  const seeing = (answer?.candidates || []).find((c) => (byName.get(c.name)?.capabilities || []).includes('vision'));
+  if (!seeing) return { model: null, reason: 'no candidate that fits can see images' };
+  return {
+    model: seeing.name,
+    reason: `the best-ranked candidate above that can see images (needs ${gibOf(seeing.required_vram_gb)})`,
+    derived: true,
+  };
+}
+
+function answerCell(answer, onSelect) {
+  if (answer?.error) return h('td', { class: 'problem' }, answer.error.message);
+  if (!answer?.model) return h('td', {}, h('span', { class: 'muted' }, answer?.reason || DASH));
+  return h(
+    'td',
+    {},
+    h('button', { type: 'button', class: 'link', onclick: () => onSelect(answer.model) }, breakable(answer.model)),
+    h('p', { class: 'reason' }, answer.reason),
+  );
+}
+
+export function renderRecommendations(target, recs, models, onSelect) {
+  if (!recs) {
+    fill(target, h('p', { class: 'muted' }, 'Asking the API…'));
+    return;
+  }
+  const byName = new Map(models.map((m) => [m.name, m]));
+  const available = recs.plain.find((a) => a && !a.error)?.available_vram_gb;
+  fill(
+    target,
+    h('p', { class: 'summary' }, 'For ', h('strong', {}, gibOf(available)), ' of usable memory:'),
+    h('div', { class: 'table-wrap' }, h(
+      'table',
+      { class: 'recs' },
+      h('thead', {}, h('tr', {}, ['Priority', 'Best here, and why', 'With vision'].map((t) => h('th', { scope: 'col' }, t)))),
+      h(
+        'tbody',
+        {},
+        PRIORITIES.map((priority, i) => {
+          const vision = recs.vision ? recs.vision[i] : visionFromCandidates(recs.plain[i], byName);
+          return h(
+            'tr',
+            { dataset: { priority } },
+            h('th', { scope: 'row' }, priority),
+            answerCell(recs.plain[i], onSelect),
+            answerCell(vision, onSelect),
+          );
+        }),
+      ),
+    )),
+    recs.vision ? null : h('p', { class: 'note' }, 'This server cannot filter recommendations by capability yet: "with vision" is read from the ranked candidates.'),
+  );
+}
