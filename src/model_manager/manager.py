@@ -296,7 +296,7 @@ class ManagerCore:
         started = time.monotonic()
         if not self._switch_lock.acquire(timeout=-1 if math.isinf(wait) else wait):
             holder = self.store.lease_holder("switch") or "another thread of this process"
-            raise SwitchInProgressError(holder + (f"; waited {wait:g} s" if wait > 0 else ""))
+            raise SwitchInProgressError(holder + (f"; waited {wait:.3g} s" if wait > 0 else ""))
         try:
             left = max(0.0, wait - (time.monotonic() - started))
             with self.store.lease("switch", ttl_s=self.settings.load_timeout_s + 30, wait_s=left):

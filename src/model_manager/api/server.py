@@ -14,12 +14,18 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from ..config import Settings, load_settings
 from ..errors import ModelManagerError, UnsafeBindError
 from ..manager import ManagerCore
 from .guard import is_loopback
+
+if TYPE_CHECKING:
+    import uvicorn
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -62,8 +68,8 @@ def serve(
     log_level: str = "info",
     access_log: bool = True,
 ) -> None:
-    """Serve the API until interrupted (SIGINT/SIGTERM stop it gracefully; running downloads then
-    show as "interrupted" and resume when started again).
+    """Serve the API until interrupted (SIGINT, SIGTERM and SIGHUP stop it gracefully; running downloads
+    then show as "interrupted" and resume when started again, and the switch lease is released).
 
     Raises UnsafeBindError (see :func:`check_bind`), OSError when the address cannot be bound.
     """
@@ -87,11 +93,41 @@ def serve(
             app, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=5, server_header=False
         )
         print(f"model-manager API listening on {_url(sock)}", flush=True)
-        uvicorn.Server(config).run(sockets=[sock])
+        server = uvicorn.Server(config)
+        with _graceful_stop(server):
+            server.run(sockets=[sock])
     finally:
         sock.close()
         if owned:
             manager.close()
+
+
+@contextmanager
+def _graceful_stop(server: uvicorn.Server) -> Iterator[None]:
+    """SIGHUP stops the server gracefully, as uvicorn does SIGTERM; and the SIGTERM uvicorn raises again
+    once it has shut down is taken as done, so that ``serve`` returns and closes its manager, which
+    releases the switch lease a request in flight may hold. A SIGTERM before uvicorn listens exits."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        yield  # only the main thread may set handlers; uvicorn does not listen to signals elsewhere
+        return
+
+    def hang_up(signum: int, frame: FrameType | None) -> None:
+        server.handle_exit(signal.SIGTERM, frame)
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        if not server.should_exit:
+            raise SystemExit(0)
+
+    previous = {signal.SIGHUP: signal.signal(signal.SIGHUP, hang_up)}
+    previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

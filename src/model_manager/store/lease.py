@@ -48,7 +48,7 @@ def busy(holder: str | None, waited_s: float) -> SwitchInProgressError:
     """The error for a lease that stayed taken: who holds it, and how long the caller waited."""
     detail = holder or "held by another process"
     if waited_s > 0:
-        detail += f"; waited {waited_s:g} s"
+        detail += f"; waited {waited_s:.3g} s"
     return SwitchInProgressError(detail)
 
 
