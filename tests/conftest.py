@@ -117,8 +117,11 @@ def pg_server() -> Iterator[PostgresServer]:
 @pytest.fixture
 def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     """A fresh, empty database on the shared server, dropped afterwards."""
-    import psycopg
-    from psycopg import sql
+    try:
+        import psycopg
+        from psycopg import sql
+    except ImportError:
+        missing_service('psycopg not installed: pip install "model-manager[postgres]"')
 
     if not pg_server.running:  # an earlier test stopped or killed it
         pg_server.start()

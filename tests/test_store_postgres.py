@@ -194,3 +194,19 @@ def test_the_password_never_shows(
     seen.append(caplog.text)
     assert [text for text in seen if secret in text] == []
     assert sum(masked in text for text in seen) >= 2  # the masked URL is what names the store
+
+
+@pytest.mark.parametrize("required", [False, True], ids=["skips", "fails-when-required"])
+def test_a_machine_without_postgresql_skips_its_tests_unless_they_are_required(
+    monkeypatch: pytest.MonkeyPatch, required: bool
+) -> None:
+    from conftest import REQUIRE_ENV, _postgres
+
+    monkeypatch.setenv("MODEL_MANAGER_PG_BINDIR", "/nonexistent")  # as on a machine without the package
+    if required:
+        monkeypatch.setenv(REQUIRE_ENV, "1")
+    else:
+        monkeypatch.delenv(REQUIRE_ENV, raising=False)
+    outcome = pytest.fail.Exception if required else pytest.skip.Exception
+    with pytest.raises(outcome, match="PostgreSQL binaries not found: apt-get install postgresql"):
+        _postgres()

@@ -60,8 +60,13 @@ def _stats_from_row(row: Any) -> ModelStats:
 def _open_backend(location: str | Path) -> Backend:
     text = str(location)
     if text.partition("://")[0].lower() in DATABASE_URL_SCHEMES:
-        from .postgres import PostgresBackend
-
+        try:
+            from .postgres import PostgresBackend
+        except ImportError as exc:
+            raise StoreError(
+                f"cannot open {redact_database_url(text)}: the PostgreSQL store needs psycopg 3 "
+                f'(pip install "model-manager[postgres]"): {exc}'
+            ) from None
         return PostgresBackend(text)
     from .sqlite import SQLiteBackend
 
