@@ -22,12 +22,15 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import DATABASE_URL_SCHEMES, redact_database_url
 from ..errors import ModelManagerError, StoreError
 from ..types import InstalledModel, ModelRecord, ModelStats
 from .schema import MIGRATIONS, POSTGRESQL, Backend, Migration, Transaction, utc_now
+
+if TYPE_CHECKING:
+    from .lease import Leases
 
 __all__ = ["MIGRATIONS", "Migration", "Store", "Transaction", "utc_now"]
 
@@ -97,14 +100,22 @@ class Store:
         except failures as exc:
             self._db.close()
             raise StoreError(f"cannot open {self.path}: {self._db.describe(exc)}") from None
-        self._leases = self._db.leases(self._write, self._read)
+        self._held_leases: Leases | None = None
+
+    @property
+    def _leases(self) -> Leases:
+        """The backend's leases, set up on first use (most commands never take one)."""
+        if self._held_leases is None:
+            self._held_leases = self._db.leases(self._write, self._read)
+        return self._held_leases
 
     def close(self) -> None:
         """Release the leases this store holds and close its connection."""
         gone: tuple[type[Exception], ...] = (*self._db.errors, StoreError)
         with self._lock:
             try:
-                self._leases.close()
+                if self._held_leases is not None:
+                    self._held_leases.close()
             except gone:
                 pass  # the database went away, and with it what this store held
             finally:

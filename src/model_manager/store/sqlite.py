@@ -18,10 +18,12 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .lease import Leases, Reader, RowLeases, Writer
 from .schema import SQLITE, Cursor
+
+if TYPE_CHECKING:
+    from .lease import Leases, Reader, Writer
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -95,6 +97,8 @@ class SQLiteBackend:
         return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
 
     def leases(self, write: Writer, read: Reader) -> Leases:
+        from .lease import RowLeases
+
         return RowLeases(write, read)
 
     def close(self) -> None:
