@@ -199,11 +199,21 @@ def _secret_forms(url: str) -> list[str]:
 
 
 def _hung_up(conn: psycopg.Connection[Any]) -> bool:
-    """An idle connection has nothing to read unless the server sent its goodbye (or closed it)."""
+    """Whether the server closed this idle connection: an idle connection has nothing to read but a
+    notice or the end of the stream, and reading what is there tells which."""
     if conn.info.transaction_status != pq.TransactionStatus.IDLE:
         return False
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    return bool(readable)
+    # A server that shuts down sends its reason, then closes: read until nothing is left to read.
+    for _ in range(8):
+        if not select.select([conn.fileno()], [], [], 0)[0]:
+            return False
+        try:
+            conn.pgconn.consume_input()
+        except psycopg.OperationalError:
+            return True
+        if conn.pgconn.status == pq.ConnStatus.BAD:
+            return True
+    return True  # still talking while idle: not a connection to trust
 
 
 class AdvisoryLeases:
