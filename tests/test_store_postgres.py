@@ -128,6 +128,15 @@ def test_a_store_in_this_process_says_the_database_is_gone_and_carries_on_when_i
     store.close()
 
 
+def test_the_integrity_check_finds_a_disabled_aggregate_trigger(pg_url: str) -> None:
+    store = Store(pg_url)
+    assert store.integrity_check() == "ok"
+    with store.atomic() as tx:
+        tx.execute("ALTER TABLE usage_events DISABLE TRIGGER usage_events_aggregate")
+    assert store.integrity_check() == "the usage aggregate trigger is missing or disabled"
+    store.close()
+
+
 def _closed_port() -> int:
     import socket
 
@@ -194,6 +203,11 @@ def test_the_password_never_shows(
         with pytest.raises(StoreError) as refused:
             ManagerCore(host=ollama.url, data_dir=isolated_env, database_url=down)
         seen.append(str(refused.value))
+        # libpq quotes a badly encoded password back in its message.
+        with pytest.raises(StoreError) as garbled:
+            Store(f"postgresql://mm:%zz{secret}@127.0.0.1:{_closed_port()}/mm")
+        assert "invalid percent-encoded token" in str(garbled.value)
+        seen.append(str(garbled.value))
         with pytest.raises(InvalidSettingError) as invalid:
             load_settings({"MODEL_MANAGER_DATABASE_URL": f"http://mm:{secret}@h/db"})
         seen.append(str(invalid.value))

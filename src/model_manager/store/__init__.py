@@ -163,7 +163,7 @@ class Store:
             raise StoreError(f"{self.path}: {self._db.describe(exc)}") from None
 
     def integrity_check(self) -> str:
-        """ "ok", or what is wrong (SQLite's ``integrity_check``; on PostgreSQL, the schema's objects)."""
+        """Answers "ok", or what is wrong (SQLite's ``integrity_check``; on PostgreSQL, the schema's objects)."""
         try:
             with self._lock:
                 return str(self._db.integrity_check())

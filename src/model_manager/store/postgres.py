@@ -90,10 +90,10 @@ class PostgresBackend:
             raise StoreError(f"cannot open {self.location}: {self.describe(exc)}") from None
 
     def describe(self, exc: BaseException) -> str:
-        """The driver's message on one line, without the password."""
+        """The driver's message on one line, without the password (the URL itself shows masked)."""
         text = " ".join(str(exc).split())
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
+        for secret, shown in self._secrets:
+            text = text.replace(secret, shown)
         return text
 
     def session(self, application_name: str) -> psycopg.Connection[dict[str, Any]]:
@@ -163,8 +163,8 @@ class PostgresBackend:
         return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
 
     def integrity_check(self) -> str:
-        """ "ok" when every table of the schema is there, its indexes are valid and the aggregate
-        trigger is enabled; else what is wrong."""
+        """Answers "ok" when the schema's indexes are valid and the aggregate trigger is enabled, else
+        what is wrong (a table that is missing raises)."""
         rows = self.read(
             """SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
                WHERE NOT i.indisvalid AND i.indrelid = ANY (?::regclass[])""",
@@ -173,10 +173,12 @@ class PostgresBackend:
         if rows:
             return "invalid indexes: " + ", ".join(sorted(r["name"] for r in rows))
         trigger = self.read(
-            "SELECT tgenabled AS on FROM pg_trigger WHERE tgname = 'usage_events_aggregate'"
+            "SELECT tgenabled AS state FROM pg_trigger WHERE tgname = 'usage_events_aggregate'"
             " AND tgrelid = 'usage_events'::regclass"
         )
-        return "ok" if trigger and trigger[0]["on"] == "O" else "the usage aggregate trigger is missing"
+        if not trigger or trigger[0]["state"] != "O":
+            return "the usage aggregate trigger is missing or disabled"
+        return "ok"
 
     def leases(self, write: Writer, read: Reader) -> Leases:
         return AdvisoryLeases(self, read)
@@ -187,15 +189,16 @@ class PostgresBackend:
             self._conn.close()
 
 
-def _secret_forms(url: str) -> list[str]:
-    """The password as it may show up in a message: decoded, as written in the URL, and the URL itself."""
+def _secret_forms(url: str) -> list[tuple[str, str]]:
+    """What to replace in a message, longest first: the URL by its masked form, and the password as it
+    may show up (decoded, or as written in the URL) by ``***``."""
+    forms = [(url, redact_database_url(url))]
     password = database_password(url)
-    forms = [url]
     if password and len(password) >= 3:  # masking every "a" of a message would hide nothing
         from urllib.parse import quote
 
-        forms += [password, quote(password, safe=""), quote(password)]
-    return sorted(set(forms), key=len, reverse=True)
+        forms += [(form, "***") for form in {password, quote(password, safe=""), quote(password)}]
+    return sorted(forms, key=lambda pair: len(pair[0]), reverse=True)
 
 
 def _hung_up(conn: psycopg.Connection[Any]) -> bool:
