@@ -144,7 +144,8 @@ def _row(store: Store, **fields: object) -> None:
 
 def test_sqlite_rows_of_dead_holders_old_rows_and_other_hosts(tmp_path: Path) -> None:
     """SQLite only: what a lease row says decides. A dead pid (also in the rows written before liveness
-    tokens) is taken over; a holder on another host is trusted until its time to live ends."""
+    tokens) is taken over; a holder on another host, or in another pid namespace, is trusted until its
+    time to live ends."""
     store = Store(tmp_path / "s.db")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     token = process_token(dead.pid)
@@ -162,5 +163,9 @@ def test_sqlite_rows_of_dead_holders_old_rows_and_other_hosts(tmp_path: Path) ->
         pass
     _row(store, owner="1:1", host="elsewhere.example", expires=time.time() - 1)
     with store.lease("switch", ttl_s=60, wait_s=0):
+        pass
+    # A dead pid of another pid namespace (a container on this host) may be alive there: trusted too.
+    _row(store, owner=token, ns="pid:[1]")
+    with pytest.raises(SwitchInProgressError), store.lease("switch", ttl_s=60, wait_s=0):
         pass
     store.close()

@@ -3,9 +3,10 @@
 The manager takes the ``switch`` lease around each switch and delete. A lease dies with its holder:
 
 * on SQLite it is a row in ``state`` naming the holder's process by its liveness token (pid and process
-  start time, see ``liveness``) and host. A holder on this host that no longer runs is taken over at
-  once; a holder elsewhere is trusted until the row's time to live ends (a pid means nothing on another
-  machine). A holder that lives but hangs is also overtaken once the time to live ends.
+  start time, see ``liveness``), host and pid namespace. A holder on this host that no longer runs is
+  taken over at once; a holder elsewhere (another machine, another container's pid namespace) is trusted
+  until the row's time to live ends, as a pid means nothing there. A holder that lives but hangs is also
+  overtaken once the time to live ends.
 * on PostgreSQL it is an advisory lock held by a session of its own (``postgres.AdvisoryLeases``), which
   the server drops when the holder's connection closes: a process that exits, is killed or loses its
   machine releases it (a dead machine once TCP keepalives give up on it, seconds later).
@@ -16,12 +17,13 @@ A caller waits at most ``wait_s`` for the turn, then gets SwitchInProgressError 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from ..errors import SwitchInProgressError
@@ -56,19 +58,34 @@ def describe(pid: str, host: str, since: str) -> str:
     return f"process {pid} on {host} since {since[:19]}Z"
 
 
+@lru_cache(maxsize=1)
+def _pid_namespace() -> str:
+    """This process's pid namespace on Linux (containers sharing a host name and a volume have their
+    own), "" elsewhere."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 @dataclass(frozen=True)
 class Holder:
-    """One lease row's holder (SQLite): ``owner`` is its liveness token, ``expires`` a Unix time."""
+    """One lease row's holder (SQLite): ``owner`` is its liveness token, valid in the pid namespace
+    ``ns`` of ``host``; ``expires`` is a Unix time."""
 
     id: str
     owner: str
     host: str
     since: str
     expires: float
+    ns: str = ""
 
     @classmethod
     def mine(cls, ttl_s: float) -> Holder:
-        return cls(uuid.uuid4().hex, process_token(), socket.gethostname(), utc_now(), time.time() + ttl_s)
+        import uuid
+
+        token, host = process_token(), socket.gethostname()
+        return cls(uuid.uuid4().hex, token, host, utc_now(), time.time() + ttl_s, _pid_namespace())
 
     def encode(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -81,7 +98,8 @@ class Holder:
             return None
         try:
             fields = json.loads(text)
-            return cls(**{k: fields[k] for k in ("id", "owner", "host", "since", "expires")})
+            known = {k: fields[k] for k in ("id", "owner", "host", "since", "expires")}
+            return cls(**known, ns=str(fields.get("ns", "")))
         except (ValueError, TypeError, KeyError):
             token, _, expires = text.rpartition("|")
             pid = token.partition(":")[0]
@@ -89,13 +107,15 @@ class Holder:
                 until = float(expires)
             except ValueError:
                 until = 0.0
-            return cls(token, f"{pid}:", socket.gethostname(), utc_now(), until)
+            return cls(token, f"{pid}:", socket.gethostname(), utc_now(), until, _pid_namespace())
 
     def holds(self, now: float) -> bool:
-        """Whether this holder still has the lease: its time is not up and, on this host, it runs."""
+        """Whether this holder still has the lease: its time is not up and, where its pid can be checked
+        (this host, this pid namespace), it runs."""
         if now >= self.expires:
             return False
-        return self.host != socket.gethostname() or is_alive(self.owner)
+        here = self.host == socket.gethostname() and self.ns in ("", _pid_namespace())
+        return not here or is_alive(self.owner)
 
     def describe(self) -> str:
         return describe(self.owner.partition(":")[0], self.host, self.since)
