@@ -4,7 +4,8 @@
 
 * the inventory (installed state, names, ``ModelInfo`` records; ``inventory.py``),
 * the memory planner (estimates and fits; ``memory/planner.py``),
-* the store (SQLite, or PostgreSQL for a ``database_url``; ``store/``), the Ollama adapter (``ollama_client.py``) and GPU detection (``gpu/``),
+* the store (SQLite, or PostgreSQL for a ``database_url``; ``store/``), the Ollama adapter
+  (``ollama_client.py``) and GPU detection (``gpu/``),
 * export and import (``transfer.py``).
 
 Its methods raise the errors of :mod:`model_manager.errors` and return typed records; the faces turn
