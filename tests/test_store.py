@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from model_manager.errors import StoreError
+from model_manager.config import load_settings
+from model_manager.errors import InvalidSettingError, StoreError
 from model_manager.store import MIGRATIONS, Store, Transaction
 from model_manager.types import InstalledModel, ModelStats
 from processes import process_env
@@ -260,3 +261,22 @@ def test_two_stores_opening_a_new_database_at_once_migrate_it_once(
         range(1, len(MIGRATIONS) + 1)
     )
     store.close()
+
+
+def test_settings_say_where_the_store_lives_and_how_long_a_switch_waits(tmp_path: Path) -> None:
+    home = {"MODEL_MANAGER_HOME": str(tmp_path)}
+    assert load_settings(home).store_location == tmp_path / "model_manager.db"
+    url = "postgresql://mm:pw-9f2@db.lan/models"
+    from_env = load_settings(home | {"MODEL_MANAGER_DATABASE_URL": url})
+    assert from_env.store_location == url and "pw-9f2" not in repr(from_env)
+    given = load_settings(home | {"MODEL_MANAGER_DATABASE_URL": url}, database_url="postgres://h/other")
+    assert given.store_location == "postgres://h/other"
+    assert load_settings(home).switch_wait_s == 60.0
+    assert load_settings(home | {"MODEL_MANAGER_SWITCH_WAIT": "0"}).switch_wait_s == 0.0
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(InvalidSettingError, match="MODEL_MANAGER_SWITCH_WAIT"):
+            load_settings(home | {"MODEL_MANAGER_SWITCH_WAIT": bad})
+    for bad_url in ("sqlite:///x.db", "db.lan:5432", "mysql://mm:pw-9f2@db.lan/models"):
+        with pytest.raises(InvalidSettingError, match="is not a postgresql:// URL") as refused:
+            load_settings(home | {"MODEL_MANAGER_DATABASE_URL": bad_url})
+        assert "pw-9f2" not in str(refused.value)
