@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from model_manager import ModelManager
+from pg_server import BINDIR_ENV, PostgresServer, find_postgres_bin
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,6 +31,8 @@ _INHERITED = (
     "MODEL_MANAGER_VRAM_GB",
     "MODEL_MANAGER_API_TOKEN",
     "MODEL_MANAGER_KEEP_ALIVE",
+    "MODEL_MANAGER_DATABASE_URL",
+    "MODEL_MANAGER_SWITCH_WAIT",
     "CUDA_VISIBLE_DEVICES",
 )
 
@@ -75,3 +81,84 @@ def client(manager: ModelManager) -> Iterator[TestClient]:
 
     with TestClient(create_app(manager), base_url=API_BASE) as c:
         yield c
+
+
+# --- PostgreSQL: a real server the tests start in a temporary directory (see pg_server.py) ----------
+
+REQUIRE_ENV = "MODEL_MANAGER_REQUIRE_SERVICES"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def missing_service(message: str) -> NoReturn:
+    """Skip a test whose system program is not installed; fail it when MODEL_MANAGER_REQUIRE_SERVICES=1
+    (CI sets it), so that a machine that lost the program cannot pass by skipping."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{message} ({REQUIRE_ENV}=1)", pytrace=False)
+    pytest.skip(message)
+
+
+def _postgres() -> PostgresServer:
+    bindir = find_postgres_bin()
+    if bindir is None:
+        missing_service(
+            "PostgreSQL binaries not found: apt-get install postgresql, "
+            f"or set {BINDIR_ENV} to the directory holding initdb and postgres"
+        )
+    return PostgresServer(bindir=bindir)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real server for the whole run (about 0.5 s to initdb and start)."""
+    with _postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the shared server, dropped afterwards."""
+    try:
+        import psycopg
+        from psycopg import sql
+    except ImportError:
+        missing_service('psycopg not installed: pip install "model-manager[postgres]"')
+
+    if not pg_server.running:  # an earlier test stopped or killed it
+        pg_server.start()
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield pg_server.url_for(name)
+    if not pg_server.running:
+        pg_server.start()
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+        # FORCE disconnects the sessions a test left open (processes it killed, stores it did not close).
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def pg_private_server() -> Iterator[PostgresServer]:
+    """A server of the test's own, for tests that kill or stop it."""
+    with _postgres() as server:
+        yield server
+
+
+@pytest.fixture(params=BACKENDS)
+def store_location(request: pytest.FixtureRequest, isolated_env: Path) -> str:
+    """Where this test's managers keep their store, once per backend: the SQLite file in
+    MODEL_MANAGER_HOME, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(isolated_env / "model_manager.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def database_url(store_location: str) -> str | None:
+    """``store_location`` as a manager's ``database_url``: None for SQLite (the file in its home)."""
+    return store_location if store_location.startswith("postgresql://") else None
+
+
+@pytest.fixture
+def backend_env(database_url: str | None) -> dict[str, str]:
+    """The variables that point a manager process at this test's store."""
+    return {"MODEL_MANAGER_DATABASE_URL": database_url} if database_url else {}

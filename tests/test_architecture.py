@@ -109,7 +109,8 @@ def test_imports_point_down(path: Path) -> None:
     ("needle", "home"),
     [
         ("os.environ", {"config.py"}),
-        ("import sqlite3", {"store.py"}),
+        ("import sqlite3", {"sqlite.py"}),
+        ("import psycopg", {"postgres.py"}),
         ("import httpx", {"ollama_client.py"}),
         ("import uvicorn", {"server.py"}),
         ("GIB = ", {"units.py"}),

@@ -1,4 +1,5 @@
-"""Several processes and threads on one store and one Ollama: nothing lost, nothing inconsistent."""
+"""Several processes and threads on one store and one Ollama: nothing lost, nothing inconsistent, on
+both backends (on PostgreSQL the processes have homes of their own, as managers on several machines)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from model_manager import ModelManager
 from model_manager.testing import OllamaDouble
+from processes import process_env
 
 SWITCHER = textwrap.dedent(
     """
@@ -21,6 +27,22 @@ SWITCHER = textwrap.dedent(
 )
 
 
+@pytest.fixture
+def manager(ollama: OllamaDouble, isolated_env: Path, database_url: str | None) -> Iterator[ModelManager]:
+    """The test's own manager, on each backend in turn."""
+    with ModelManager(host=ollama.url, data_dir=isolated_env, database_url=database_url) as mm:
+        yield mm
+
+
+def _home(manager: ModelManager, backend_env: dict[str, str], tmp_path: Path, i: int) -> str:
+    """A process's home: the test manager's own for SQLite (the store is the file in it), else its own."""
+    return str(manager.settings.home if not backend_env else tmp_path / f"home-{i}")
+
+
+def _env(ollama: OllamaDouble, backend_env: dict[str, str], home: str) -> dict[str, str]:
+    return process_env(Path(home), ollama.url, **backend_env)
+
+
 def _installed(ollama: OllamaDouble, manager: ModelManager, *names: str) -> list[str]:
     tags = []
     for name in names:
@@ -31,14 +53,18 @@ def _installed(ollama: OllamaDouble, manager: ModelManager, *names: str) -> list
     return tags
 
 
-def test_two_processes_switching_at_once_end_consistent(ollama: OllamaDouble, manager: ModelManager) -> None:
+def test_two_processes_switching_at_once_end_consistent(
+    ollama: OllamaDouble, manager: ModelManager, backend_env: dict[str, str], tmp_path: Path
+) -> None:
     a, b = "llama3.2:1b-instruct", "llama3.2:3b-instruct"
     tags = dict(zip((a, b), _installed(ollama, manager, a, b), strict=True))
     ollama.load_delay_s = 0.05
-    home = str(manager.settings.home)
+    homes = [_home(manager, backend_env, tmp_path, i) for i in range(2)]
     procs = [
-        subprocess.Popen([sys.executable, "-c", SWITCHER, ollama.url, home, *order])
-        for order in ([a, b] * 3, [b, a] * 3)
+        subprocess.Popen(
+            [sys.executable, "-c", SWITCHER, ollama.url, home, *order], env=_env(ollama, backend_env, home)
+        )
+        for home, order in zip(homes, ([a, b] * 3, [b, a] * 3), strict=True)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     current = manager.get_current_model()
@@ -71,18 +97,22 @@ DELETER = textwrap.dedent(
 
 
 def test_a_delete_racing_a_switch_never_deletes_the_current_model(
-    ollama: OllamaDouble, manager: ModelManager
+    ollama: OllamaDouble, manager: ModelManager, backend_env: dict[str, str], tmp_path: Path
 ) -> None:
     a, b = "llama3.2:1b-instruct", "llama3.2:3b-instruct"
-    home = str(manager.settings.home)
+    homes = [_home(manager, backend_env, tmp_path, i) for i in range(2)]
     ollama.load_delay_s = 0.1
     for _ in range(4):
         _installed(ollama, manager, a, b)
         manager.sync()
         assert manager.switch_model(a)
-        switch = subprocess.Popen([sys.executable, "-c", SWITCHER, ollama.url, home, b])
+        switch = subprocess.Popen(
+            [sys.executable, "-c", SWITCHER, ollama.url, homes[0], b], env=_env(ollama, backend_env, homes[0])
+        )
         delete = subprocess.Popen(
-            [sys.executable, "-c", DELETER, ollama.url, home, b], stdout=subprocess.PIPE
+            [sys.executable, "-c", DELETER, ollama.url, homes[1], b],
+            stdout=subprocess.PIPE,
+            env=_env(ollama, backend_env, homes[1]),
         )
         assert switch.wait(timeout=60) == 0 and delete.wait(timeout=60) == 0
         current = manager.get_current_model()

@@ -1,5 +1,5 @@
-"""kill -9 in the middle of writes, many times over: the store stays sound, imports are all or
-nothing, and an export file is the old one or the new one, never half."""
+"""kill -9 in the middle of writes, many times over: the store stays sound (on both backends), imports
+are all or nothing, and an export file is the old one or the new one, never half."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from model_manager.store import Store
+from processes import process_env
 
 KILLS = int(os.environ.get("MODEL_MANAGER_CRASH_KILLS", "12"))
 
@@ -56,8 +57,8 @@ EXPORTER = textwrap.dedent(
 )
 
 
-def _run_and_kill(script: str, *args: str, rng: random.Random) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True)
+def _run_and_kill(script: str, *args: str, rng: random.Random, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     time.sleep(rng.uniform(0.05, 0.4))
     proc.send_signal(signal.SIGKILL)
@@ -65,14 +66,18 @@ def _run_and_kill(script: str, *args: str, rng: random.Random) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def test_kill_during_record_usage(tmp_path: Path) -> None:
+def test_kill_during_record_usage(
+    isolated_env: Path, store_location: str, backend_env: dict[str, str]
+) -> None:
     rng = random.Random(7)
+    env = process_env(isolated_env, "http://127.0.0.1:9", **backend_env)
     for _ in range(KILLS):
-        _run_and_kill(RECORDER, str(tmp_path), rng=rng)
-    store = Store(tmp_path / "model_manager.db")
+        _run_and_kill(RECORDER, str(isolated_env), rng=rng, env=env)
+    store = Store(store_location)
     assert store.integrity_check() == "ok"
     stats = store.get_stats("crash:latest")
     assert stats is not None and stats.usage_count == store.count_events() > 0
+    store.close()
 
 
 def _doc(usage: int) -> dict[str, object]:
@@ -83,16 +88,19 @@ def _doc(usage: int) -> dict[str, object]:
     return {"format": "model-manager-metadata", "version": 1, "models": models}
 
 
-def test_kill_during_import_applies_all_or_nothing(tmp_path: Path) -> None:
+def test_kill_during_import_applies_all_or_nothing(
+    tmp_path: Path, isolated_env: Path, store_location: str, backend_env: dict[str, str]
+) -> None:
     rng = random.Random(11)
     docs = []
     for usage in (111, 222):
         path = tmp_path / f"doc{usage}.json"
         path.write_text(json.dumps(_doc(usage)))
         docs.append(str(path))
+    env = process_env(isolated_env, "http://127.0.0.1:9", **backend_env)
     for _ in range(KILLS):
-        _run_and_kill(IMPORTER, str(tmp_path / "home"), *docs, rng=rng)
-        store = Store(tmp_path / "home" / "model_manager.db")
+        _run_and_kill(IMPORTER, str(isolated_env), *docs, rng=rng, env=env)
+        store = Store(store_location)
         assert store.integrity_check() == "ok"
         counts = {s.usage_count for s in store.all_stats().values()}
         assert counts in ({111}, {222}, set()), counts  # never a mix of two imports

@@ -42,6 +42,9 @@ download and says nothing meanwhile, so that phase's silence limit grows with th
 KEEP_ALIVE_ENV = "MODEL_MANAGER_KEEP_ALIVE"
 MAX_DURATION_NS = 2**63 - 1
 """Go's largest ``time.Duration``."""
+DEFAULT_SWITCH_WAIT_S = 60.0
+"""Seconds a switch or delete from the Python API or the CLI waits while another one runs (REST: none)."""
+DATABASE_URL_SCHEMES = ("postgresql", "postgres")
 
 
 def process_environment() -> Mapping[str, str]:
@@ -76,6 +79,58 @@ def parse_seconds(value: object, what: str) -> float:
     return float(value)
 
 
+def _url_credentials(url: str) -> tuple[str, str, str] | None:
+    """(``scheme://``, the user part before ``@``, the rest) of a URL; the user part is taken up to the
+    last ``@`` before the query, so a password holding ``/`` or ``@`` is still all in it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    at = rest.partition("?")[0].rfind("@")
+    return scheme + sep, rest[:at] if at >= 0 else "", rest[at + 1 :] if at >= 0 else rest
+
+
+def redact_database_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (in the user part and in a ``password=`` parameter),
+    for every message, log line and answer that names the database."""
+    parts = _url_credentials(url)
+    if parts is None:
+        return url
+    scheme, user, rest = parts
+    if ":" in user:
+        user = user.partition(":")[0] + ":***"
+    rest = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", rest)
+    return f"{scheme}{user}@{rest}" if user else f"{scheme}{rest}"
+
+
+def database_password(url: str) -> str | None:
+    """The password in ``url`` (user part or ``password=`` parameter), decoded; None when there is none."""
+    from urllib.parse import parse_qs, unquote
+
+    parts = _url_credentials(url)
+    if parts is None:
+        return None
+    user, rest = parts[1], parts[2]
+    if ":" in user:
+        return unquote(user.partition(":")[2])
+    found = parse_qs(rest.partition("?")[2]).get("password")
+    return found[-1] if found else None
+
+
+def parse_database_url(value: object, what: str = "database_url") -> str:
+    """A ``postgresql://`` (or ``postgres://``) URL as libpq reads it. Raises InvalidSettingError naming
+    ``what``, with the URL's password left out."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidSettingError(f"{what} must be a postgresql:// URL, got {type(value).__name__}")
+    url = value.strip()
+    scheme = url.partition("://")[0].lower()
+    if "://" not in url or scheme not in DATABASE_URL_SCHEMES:
+        raise InvalidSettingError(
+            f"{what}={redact_database_url(url)!r} is not a postgresql:// URL "
+            "(leave it unset for the SQLite store in the data directory)"
+        )
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with defaults a local install wants."""
@@ -92,6 +147,11 @@ class Settings:
     vram_gb: float | None = None
     api_token: str | None = None
     backups_keep: int = DEFAULT_BACKUPS_KEEP
+    #: Seconds a switch or delete waits for another one to finish (the REST API never waits).
+    switch_wait_s: float = DEFAULT_SWITCH_WAIT_S
+    #: A PostgreSQL URL for the store instead of the SQLite file in ``home``; kept out of ``repr``, as
+    #: it may hold a password.
+    database_url: str | None = field(default=None, repr=False)
     #: The ``OLLAMA_*`` variables, read as Ollama reads them by ``ollama_defaults.runtime_settings``.
     ollama_env: Mapping[str, str] = field(default_factory=dict)
     #: The environment GPU detection reads (device visibility variables, ``PATH`` for its helpers).
@@ -100,6 +160,11 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.home / DB_FILENAME
+
+    @property
+    def store_location(self) -> str | Path:
+        """Where the store lives: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def user_catalog_path(self) -> Path:
@@ -116,8 +181,10 @@ def _env_gb(env: Mapping[str, str], key: str) -> float | None:
         raise InvalidSettingError(f"{key}={raw!r}: {exc.detail}") from None
 
 
-def _env_seconds(env: Mapping[str, str], key: str, default: float, unit: str = "seconds") -> float:
-    """A positive number of ``unit``."""
+def _env_seconds(
+    env: Mapping[str, str], key: str, default: float, unit: str = "seconds", *, zero_ok: bool = False
+) -> float:
+    """A positive number of ``unit`` (or zero, where ``zero_ok``)."""
     raw = env.get(key, "").strip()
     if not raw:
         return default
@@ -125,8 +192,9 @@ def _env_seconds(env: Mapping[str, str], key: str, default: float, unit: str = "
         value = float(raw)
     except ValueError:
         raise InvalidSettingError(f"{key}={raw!r} is not a number of {unit}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidSettingError(f"{key}={raw!r} must be a finite number of {unit} > 0")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        bound = "≥ 0" if zero_ok else "> 0"
+        raise InvalidSettingError(f"{key}={raw!r} must be a finite number of {unit} {bound}")
     return value
 
 
@@ -303,12 +371,17 @@ def load_settings(
     *,
     host: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    database_url: str | None = None,
 ) -> Settings:
     """Build settings from ``env`` (default: the process environment) and explicit overrides.
 
     Raises InvalidSettingError naming the variable that does not parse.
     """
     env = dict(process_environment() if env is None else env)
+    if database_url is not None:
+        database_url = parse_database_url(database_url)
+    elif env.get("MODEL_MANAGER_DATABASE_URL", "").strip():
+        database_url = parse_database_url(env["MODEL_MANAGER_DATABASE_URL"], "MODEL_MANAGER_DATABASE_URL")
     return Settings(
         home=Path(data_dir).expanduser() if data_dir is not None else default_home(env),
         ollama_host=host if host is not None else (env.get("OLLAMA_HOST") or None),
@@ -320,6 +393,8 @@ def load_settings(
         vram_gb=_env_gb(env, "MODEL_MANAGER_VRAM_GB"),
         api_token=env.get("MODEL_MANAGER_API_TOKEN") or None,
         backups_keep=_env_count(env, "MODEL_MANAGER_BACKUPS_KEEP", DEFAULT_BACKUPS_KEEP),
+        switch_wait_s=_env_seconds(env, "MODEL_MANAGER_SWITCH_WAIT", DEFAULT_SWITCH_WAIT_S, zero_ok=True),
+        database_url=database_url,
         ollama_env={k: v for k, v in env.items() if k.startswith("OLLAMA_")},
         env=env,
     )

@@ -16,6 +16,7 @@ the user should do about it, and how the REST API (status) and the CLI (exit cod
     │   └── InvalidSettingError             an environment variable or setting that does not parse
     ├── FileAccessError                     an export/import file could not be written or read
     ├── StoreError                          the metadata store could not be read or written
+    ├── SwitchInProgressError               another switch or delete holds the turn (409)
     ├── NoRecommendationError               nothing of the priority fits (CLI only; the API answers null)
     ├── ConfirmationRequiredError           a destructive command without a terminal to ask on
     ├── NotConfirmedError                   the user answered no
@@ -86,13 +87,26 @@ _ROWS = (
         "Raise MODEL_MANAGER_LOAD_TIMEOUT for large models or slow disks, and check the Ollama server log",
         504,
     ),
-    ErrorKind("store_error", "Store error", "The metadata store failed", "Check MODEL_MANAGER_HOME", 500),
+    ErrorKind(
+        "store_error",
+        "Store error",
+        "The metadata store failed",
+        "Check MODEL_MANAGER_HOME, or the database server MODEL_MANAGER_DATABASE_URL names",
+        500,
+    ),
     ErrorKind(
         "file_error",
         "File error",
         "A file could not be read or written",
         "Check the path and its permissions",
         500,
+    ),
+    ErrorKind(
+        "switch_in_progress",
+        "Another switch is in progress",
+        "Switches and deletes run one at a time, and another one holds the turn",
+        "Retry when it has finished",
+        409,
     ),
     # Bad input.
     ErrorKind(
@@ -357,6 +371,13 @@ class StoreError(ModelManagerError):
     """The metadata store could not be opened, migrated, read or written."""
 
     kind_key = "store_error"
+
+
+class SwitchInProgressError(ModelManagerError):
+    """Another switch or delete (this process or another sharing the store) is running; the message says
+    who holds the turn and how long this call waited."""
+
+    kind_key = "switch_in_progress"
 
 
 class NoRecommendationError(ModelManagerError):

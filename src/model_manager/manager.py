@@ -5,7 +5,8 @@
 * the inventory (installed state, names, ``ModelInfo`` records; ``inventory.py``),
 * the memory planner (estimates and fits; ``memory/planner.py``) and the speed planner (tokens per second
   here; ``speed_planner.py``),
-* the store (SQLite; ``store.py``), the Ollama adapter (``ollama_client.py``) and GPU detection (``gpu/``),
+* the store (SQLite, or PostgreSQL for a ``database_url``; ``store/``), the Ollama adapter
+  (``ollama_client.py``) and GPU detection (``gpu/``),
 * export and import (``transfer.py``).
 
 Its methods raise the errors of :mod:`model_manager.errors` and return typed records; the faces turn
@@ -18,8 +19,10 @@ Constructing a manager opens the store but never contacts Ollama.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -35,6 +38,7 @@ from .errors import (
     ModelNotFoundError,
     ModelNotInstalledError,
     StoreError,
+    SwitchInProgressError,
 )
 from .inventory import INSTALLED_TTL_S, Inventory, Snapshot, SyncResult
 from .memory.planner import MemoryPlanner, check_settings
@@ -91,9 +95,10 @@ class ManagerCore:
         catalog: Catalog | None = None,
         gpu: GPUManager | None = None,
         installed_max_age_s: float = INSTALLED_TTL_S,
+        database_url: str | None = None,
     ) -> None:
-        self.settings = settings or load_settings(host=host, data_dir=data_dir)
-        self.store = store or Store(self.settings.db_path)
+        self.settings = settings or load_settings(host=host, data_dir=data_dir, database_url=database_url)
+        self.store = store or Store(self.settings.store_location)
         self._ollama = ollama
         self.catalog = catalog or load_catalog(self.settings.user_catalog_path)
         self._gpu: GPUManager | None = gpu
@@ -318,14 +323,16 @@ class ManagerCore:
         keys = {stored_name_key(name)} | ({name_key(info.ollama_tag)} if info else set())
         return next((r for r in running if stored_name_key(r.name) in keys), None)
 
-    def switch(self, name: str) -> SwitchResult:
+    def switch(self, name: str, *, wait_s: float | None = None) -> SwitchResult:
         """Load ``name``, unload the previous current model, persist the choice.
 
-        Raises InvalidModelNameError, ModelNotFoundError, ModelNotInstalledError, InsufficientVramError
-        (it cannot fit, or Ollama could not load it), OllamaUnavailableError.
+        Waits at most ``wait_s`` (default: the ``switch_wait_s`` setting) while another switch or delete
+        runs. Raises InvalidModelNameError, ModelNotFoundError, ModelNotInstalledError,
+        InsufficientVramError (it cannot fit, or Ollama could not load it), OllamaUnavailableError,
+        SwitchInProgressError.
         """
         key = name_key(name)
-        with self._exclusive():
+        with self._exclusive(wait_s):
             snapshot = self._live_snapshot()
             info = snapshot.resolve_key(key, name.strip())
             if not info.installed:
@@ -381,11 +388,24 @@ class ManagerCore:
         )
 
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
+    def _exclusive(self, wait_s: float | None) -> Iterator[None]:
         """Switches and deletes run one at a time across threads and processes sharing this store,
-        so that two switches end in one consistent current model and a delete never races a switch."""
-        with self._switch_lock, self.store.lease("switch", ttl_s=self.settings.load_timeout_s + 30):
-            yield
+        so that two switches end in one consistent current model and a delete never races a switch.
+
+        A caller waits at most ``wait_s`` for its turn, then gets SwitchInProgressError: the REST API
+        passes 0, so that no worker thread of the server ever waits on another's switch.
+        """
+        wait = self.settings.switch_wait_s if wait_s is None else max(0.0, wait_s)
+        started = time.monotonic()
+        if not self._switch_lock.acquire(timeout=-1 if math.isinf(wait) else wait):
+            holder = self.store.lease_holder("switch") or "another thread of this process"
+            raise SwitchInProgressError(holder + (f"; waited {wait:.3g} s" if wait > 0 else ""))
+        try:
+            left = max(0.0, wait - (time.monotonic() - started))
+            with self.store.lease("switch", ttl_s=self.settings.load_timeout_s + 30, wait_s=left):
+                yield
+        finally:
+            self._switch_lock.release()
 
     def _unload_quietly(self, tag: str) -> None:
         try:
@@ -412,13 +432,14 @@ class ManagerCore:
         label = f"{entry.name} ({tag})" if entry is not None and entry.name != tag else tag
         return f"Downloaded {label}"
 
-    def delete(self, name: str) -> str:
+    def delete(self, name: str, *, wait_s: float | None = None) -> str:
         """Delete ``name`` from Ollama; return a success message.
 
-        Raises ModelNotFoundError, ModelNotInstalledError, CannotDeleteCurrentError.
+        Waits for another switch or delete as ``switch`` does. Raises ModelNotFoundError,
+        ModelNotInstalledError, CannotDeleteCurrentError, SwitchInProgressError.
         """
         key = name_key(name)
-        with self._exclusive():
+        with self._exclusive(wait_s):
             info = self._live_snapshot().resolve_key(key, name.strip())
             current = self.store.get_state(CURRENT_MODEL_KEY)
             if current is not None and stored_name_key(current) == info.key:

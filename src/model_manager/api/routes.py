@@ -133,8 +133,9 @@ def statistics(
     responses=doc(s.SwitchResponse, *COMMON_ERRORS, 404, 409, 502, 504),
 )
 def switch(manager: Manager, body: s.ModelRequest) -> JSONResponse:
-    """Load a model in Ollama, unload the previous one, remember the choice."""
-    result = manager.switch(body.model)
+    """Load a model in Ollama, unload the previous one, remember the choice. 409 at once while another
+    switch or delete runs (no request waits for another's turn)."""
+    result = manager.switch(body.model, wait_s=0)
     info = manager.metadata(result.info, fit=result.fit.to_dict() if result.fit else None)
     return ok(model=result.info.name, message=f"Switched to {result.info.name}", info=info)
 
@@ -159,7 +160,7 @@ def delete(
     name = body.model if body is not None else model
     if name is None:
         raise InvalidRequestError('send {"model": "<name>"} or ?model=<name>')
-    return ok(model=name, message=manager.delete(name))
+    return ok(model=name, message=manager.delete(name, wait_s=0))
 
 
 @router.post(

@@ -64,24 +64,29 @@ def _url(sock: socket.socket) -> str:
 
 
 @contextmanager
-def _sigterm_stops(server: uvicorn.Server) -> Iterator[None]:
-    """SIGTERM is the ordinary way to stop a server (systemd, docker stop), so it ends with exit 0.
+def _graceful_stop(server: uvicorn.Server) -> Iterator[None]:
+    """SIGTERM and SIGHUP are the ordinary ways to stop a server (systemd, docker stop, a closed
+    terminal), so they stop it gracefully and ``serve`` returns: its manager is closed, which releases the
+    switch lease a request in flight may hold, and the process exits 0.
 
-    While uvicorn runs, its own handler shuts down gracefully; once done, it raises the signal again
-    for the handler it found, which would kill the process by the signal. The handler found is this
-    one: it only asks the server to exit (also when SIGTERM comes before uvicorn has started)."""
+    While uvicorn runs, its own SIGTERM handler shuts down gracefully; once done, it raises the signal
+    again for the handler it found, which would kill the process by the signal. The handler found is
+    this one: it only asks the server to exit (also when a signal comes before uvicorn has started).
+    uvicorn does not handle SIGHUP, so this handler stops it directly."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield  # only the main thread may set handlers; uvicorn does not listen to signals elsewhere
         return
 
     def stop(signum: int, frame: FrameType | None) -> None:
         server.should_exit = True
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    stopping = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    previous = {sig: signal.signal(sig, stop) for sig in stopping}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def dashboard_url(sock: socket.socket) -> str:
@@ -114,8 +119,9 @@ def serve(
     access_log: bool = True,
     open_browser: bool = False,
 ) -> None:
-    """Serve the API until interrupted (SIGINT/SIGTERM stop it gracefully; running downloads then
-    show as "interrupted" and resume when started again). After SIGTERM it returns normally.
+    """Serve the API until interrupted (SIGINT, SIGTERM and SIGHUP stop it gracefully; running downloads
+    then show as "interrupted" and resume when started again, and the switch lease is released). After
+    SIGTERM or SIGHUP it returns normally.
 
     Raises UnsafeBindError (see :func:`check_bind`), OSError when the address cannot be bound.
     """
@@ -139,7 +145,7 @@ def serve(
             app, log_level=log_level, access_log=access_log, timeout_graceful_shutdown=5, server_header=False
         )
         server = uvicorn.Server(config)
-        with _sigterm_stops(server):
+        with _graceful_stop(server):
             print(f"model-manager API listening on {_url(sock)}", flush=True)
             print(f"Dashboard: {dashboard_url(sock)}", flush=True)
             if open_browser:

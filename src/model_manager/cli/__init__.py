@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..config import parse_gb
@@ -215,6 +215,29 @@ def parse_recommend_args(parser: argparse.ArgumentParser, tokens: Sequence[str])
     return vram, priority or "balanced"
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _stop_on_signals() -> Callable[[], None]:
+    """SIGTERM and SIGHUP end the command the way an exception would, so that what it holds (the switch
+    lease, an open transaction) is released on the way out; exit code 128 + the signal's number, as the
+    shell reports a process the signal ended. Returns what restores the previous handlers."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # only the main thread may set handlers (a command run from a thread)
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in wanted}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (the console script passes it to ``sys.exit``)."""
     parser = build_parser()
@@ -222,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "recommend":
         tokens = [t for t in (args.first, args.second) if t is not None]
         args.vram, args.priority = parse_recommend_args(parser, tokens)
+    restore = _stop_on_signals()
     try:
         from .commands import run
 
@@ -236,3 +260,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILED
+    finally:
+        restore()

@@ -53,6 +53,7 @@ HINTS = {
     "model_not_installed": "`model-manager pull MODEL` downloads it",
     "cannot_delete_current": "`model-manager use OTHER-MODEL` switches first",
     "insufficient_vram": "`model-manager recommend` picks one that fits",
+    "switch_in_progress": "MODEL_MANAGER_SWITCH_WAIT sets how many seconds `use` and `rm` wait for it",
 }
 
 
