@@ -46,6 +46,7 @@ LAYERS = {
     "memory.planner": 2,
     "speed_planner": 2,
     "transfer": 2,
+    "switching": 2,
     "manager": 3,
     "quick_reference": 4,
     "api": 5,

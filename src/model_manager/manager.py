@@ -7,6 +7,7 @@
   here; ``speed_planner.py``),
 * the store (SQLite, or PostgreSQL for a ``database_url``; ``store/``), the Ollama adapter
   (``ollama_client.py``) and GPU detection (``gpu/``),
+* the current model, switches and deletes (``switching.py``),
 * export and import (``transfer.py``).
 
 Its methods raise the errors of :mod:`model_manager.errors` and return typed records; the faces turn
@@ -19,26 +20,16 @@ Constructing a manager opens the store but never contacts Ollama.
 from __future__ import annotations
 
 import logging
-import math
 import os
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from .catalog import Catalog, load_catalog
 from .config import Settings, load_settings, parse_gb, parse_seconds
 from .errors import (
-    CannotDeleteCurrentError,
-    InsufficientVramError,
     InvalidRequestError,
     ModelManagerError,
     ModelNotFoundError,
-    ModelNotInstalledError,
     StoreError,
-    SwitchInProgressError,
 )
 from .inventory import INSTALLED_TTL_S, Inventory, Snapshot, SyncResult
 from .memory.planner import MemoryPlanner, check_settings
@@ -46,7 +37,8 @@ from .names import name_key, stored_name_key
 from .recommend import Candidate, Compatibility, Recommendation, prefer_full_fit, rank, reason
 from .speed_planner import SpeedPlanner
 from .store import Store
-from .transfer import CURRENT_MODEL_KEY, Transfer
+from .switching import Switching, SwitchResult
+from .transfer import Transfer
 from .types import (
     CurrentModel,
     Health,
@@ -56,7 +48,6 @@ from .types import (
     ModelStats,
     Priority,
     ProgressCallback,
-    RunningModel,
     Statistics,
 )
 from .views import model_dict
@@ -71,14 +62,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _W = TypeVar("_W", ModelPurpose, Priority)
-
-
-@dataclass(frozen=True)
-class SwitchResult:
-    """The model now current, and how it fits in the memory it was loaded into."""
-
-    info: ModelInfo
-    fit: Verdict | None
 
 
 class ManagerCore:
@@ -102,7 +85,6 @@ class ManagerCore:
         self._ollama = ollama
         self.catalog = catalog or load_catalog(self.settings.user_catalog_path)
         self._gpu: GPUManager | None = gpu
-        self._switch_lock = threading.RLock()
         self.planner = MemoryPlanner(self.settings.ollama_env, lambda: self.gpu)
         self.speeds = SpeedPlanner(lambda: self.gpu)
         self.inventory = Inventory(
@@ -111,6 +93,9 @@ class ManagerCore:
             lambda: self.ollama,
             max_age_s=installed_max_age_s,
             on_change=self.planner.invalidate,
+        )
+        self.switching = Switching(
+            self.settings, self.store, self.inventory, self.planner, lambda: self.ollama
         )
         self.transfer = Transfer(
             self.store, self.inventory, self.settings.home, backups_keep=self.settings.backups_keep
@@ -287,133 +272,37 @@ class ManagerCore:
             num_parallel=num_parallel,
         )
 
-    # --- current model and switching --------------------------------------------------------------
+    # --- current model, switching and deleting (see switching.py) --------------------------------
 
     def current_model(self) -> str | None:
         """The persisted current model, checked against Ollama when it answers.
 
         Raises ModelNotInstalledError when Ollama answers and no longer has it.
         """
-        current = self.store.get_state(CURRENT_MODEL_KEY)
-        if current is None:
-            return None
-        known, installed, _ = self.inventory.status(stored_name_key(current))
-        if known and not installed and self.inventory.ollama_answered:
-            raise ModelNotInstalledError(f"{current} (the current model) is no longer installed in Ollama")
-        return current
+        return self.switching.current_model()
 
     def current_state(self) -> CurrentModel:
-        """The current model beside what Ollama has loaded now (``/api/ps``): Ollama unloads an idle
-        model after its keep-alive, so the current model is often not loaded.
-
-        Raises ModelNotInstalledError as ``current_model`` does.
-        """
-        name = self.current_model()
-        if name is None:
-            return CurrentModel(None)
-        try:
-            running = self.ollama.running()
-        except ModelManagerError as exc:
-            log.info("what Ollama has loaded is unknown: %s", exc.message)
-            return CurrentModel(name, loaded_known=False)
-        return CurrentModel(name, self._running_entry(name, running))
-
-    def _running_entry(self, name: str, running: list[RunningModel]) -> RunningModel | None:
-        info = self.inventory.snapshot().find_key(stored_name_key(name)) if running else None
-        keys = {stored_name_key(name)} | ({name_key(info.ollama_tag)} if info else set())
-        return next((r for r in running if stored_name_key(r.name) in keys), None)
+        """The current model beside what Ollama has loaded now (``/api/ps``). Raises
+        ModelNotInstalledError as ``current_model`` does."""
+        return self.switching.current_state()
 
     def switch(self, name: str, *, wait_s: float | None = None) -> SwitchResult:
-        """Load ``name``, unload the previous current model, persist the choice.
+        """Load ``name``, unload the previous current model, persist the choice; waits at most ``wait_s``
+        (default: the ``switch_wait_s`` setting) while another switch or delete runs.
 
-        Waits at most ``wait_s`` (default: the ``switch_wait_s`` setting) while another switch or delete
-        runs. Raises InvalidModelNameError, ModelNotFoundError, ModelNotInstalledError,
-        InsufficientVramError (it cannot fit, or Ollama could not load it), OllamaUnavailableError,
+        Raises InvalidModelNameError, ModelNotFoundError, ModelNotInstalledError, InsufficientVramError
+        (it cannot fit, or Ollama could not load it), OllamaUnavailableError, LoadTimedOutError,
         SwitchInProgressError.
         """
-        key = name_key(name)
-        with self._exclusive(wait_s):
-            snapshot = self._live_snapshot()
-            info = snapshot.resolve_key(key, name.strip())
-            if not info.installed:
-                raise ModelNotInstalledError(info.name)
-            previous_name = self.store.get_state(CURRENT_MODEL_KEY)
-            previous = snapshot.find_key(stored_name_key(previous_name)) if previous_name else None
-            fit = self._room_for(info, previous)
-            if fit.level == "none":
-                raise InsufficientVramError(f"{info.name} {fit.describe()}")
-            try:
-                self.ollama.load(info.ollama_tag, self.settings.keep_alive, capabilities=_capabilities(info))
-            except ModelManagerError as exc:
-                self._reconcile_failed_load(exc, info, previous_name)
-            if previous_name is not None and stored_name_key(previous_name) != info.key:
-                self._unload_quietly(previous.ollama_tag if previous else previous_name)
-            self.store.set_state(CURRENT_MODEL_KEY, info.name)
-            return SwitchResult(info, fit)
+        return self.switching.switch(name, wait_s=wait_s)
 
-    def _reconcile_failed_load(self, exc: ModelManagerError, info: ModelInfo, previous: str | None) -> None:
-        """After a failed load, ask Ollama what it has (it may have evicted the previous model to make
-        room, or finished the load after all). Returns when ``info`` is loaded, so the switch
-        completes; otherwise raises ``exc`` saying what is loaded now."""
-        try:
-            running = self.ollama.running()
-        except ModelManagerError:
-            raise exc from None
-        if self._running_entry(info.name, running) is not None:
-            log.info("loading %s failed (%s), but Ollama has it loaded", info.name, exc.message)
-            return
-        if previous is None or stored_name_key(previous) == info.key:
-            raise exc
-        if self._running_entry(previous, running) is None:
-            note = f"{previous} is still the current model but Ollama no longer has it loaded"
-        else:
-            note = f"{previous} is still the current model and still loaded"
-        raise type(exc)(f"{exc.detail}; {note}", **exc.fields) from exc
+    def delete(self, name: str, *, wait_s: float | None = None) -> str:
+        """Delete ``name`` from Ollama; return a success message. Waits for another switch or delete as
+        ``switch`` does. Raises ModelNotFoundError, ModelNotInstalledError, CannotDeleteCurrentError,
+        SwitchInProgressError."""
+        return self.switching.delete(name, wait_s=wait_s)
 
-    def _live_snapshot(self) -> Snapshot:
-        """Records after reading what Ollama has now. Raises OllamaUnavailableError."""
-        self.inventory.sync()
-        return self.inventory.snapshot()
-
-    def _room_for(self, info: ModelInfo, previous: ModelInfo | None) -> Verdict:
-        """The verdict of ``info`` in the memory available once the previous model is unloaded: what Ollama
-        reports that model holding in VRAM (``/api/ps`` ``size_vram``) counts as free for this switch."""
-        freed = 0
-        if previous is not None and previous.key != info.key:
-            tag = name_key(previous.ollama_tag)
-            freed = sum(r.size_vram_bytes for r in self.ollama.running() if stored_name_key(r.name) == tag)
-        memory = self.planner.memory()
-        return self.planner.verdict(
-            info, replace(memory, available_bytes=memory.available_bytes + freed), detail=True
-        )
-
-    @contextmanager
-    def _exclusive(self, wait_s: float | None) -> Iterator[None]:
-        """Switches and deletes run one at a time across threads and processes sharing this store,
-        so that two switches end in one consistent current model and a delete never races a switch.
-
-        A caller waits at most ``wait_s`` for its turn, then gets SwitchInProgressError: the REST API
-        passes 0, so that no worker thread of the server ever waits on another's switch.
-        """
-        wait = self.settings.switch_wait_s if wait_s is None else max(0.0, wait_s)
-        started = time.monotonic()
-        if not self._switch_lock.acquire(timeout=-1 if math.isinf(wait) else wait):
-            holder = self.store.lease_holder("switch") or "another thread of this process"
-            raise SwitchInProgressError(holder + (f"; waited {wait:.3g} s" if wait > 0 else ""))
-        try:
-            left = max(0.0, wait - (time.monotonic() - started))
-            with self.store.lease("switch", ttl_s=self.settings.load_timeout_s + 30, wait_s=left):
-                yield
-        finally:
-            self._switch_lock.release()
-
-    def _unload_quietly(self, tag: str) -> None:
-        try:
-            self.ollama.unload(tag)
-        except ModelManagerError as exc:
-            log.info("could not unload previous model %s: %s", tag, exc.message)
-
-    # --- downloads and deletes --------------------------------------------------------------------
+    # --- downloads --------------------------------------------------------------------------------
 
     def download(self, name: str, progress: ProgressCallback | None = None) -> str:
         """Pull a catalog model or any valid Ollama name; return a success message.
@@ -431,25 +320,6 @@ class ManagerCore:
             log.info("pulled %s, but could not re-read installed models: %s", tag, exc.message)
         label = f"{entry.name} ({tag})" if entry is not None and entry.name != tag else tag
         return f"Downloaded {label}"
-
-    def delete(self, name: str, *, wait_s: float | None = None) -> str:
-        """Delete ``name`` from Ollama; return a success message.
-
-        Waits for another switch or delete as ``switch`` does. Raises ModelNotFoundError,
-        ModelNotInstalledError, CannotDeleteCurrentError, SwitchInProgressError.
-        """
-        key = name_key(name)
-        with self._exclusive(wait_s):
-            info = self._live_snapshot().resolve_key(key, name.strip())
-            current = self.store.get_state(CURRENT_MODEL_KEY)
-            if current is not None and stored_name_key(current) == info.key:
-                raise CannotDeleteCurrentError(f"{info.name} is the current model")
-            if not info.installed:
-                raise ModelNotInstalledError(info.name)
-            self.ollama.delete(info.ollama_tag)
-            self.store.set_installed(info.ollama_tag, False)
-            self.inventory.mark_stale()
-            return f"Deleted {info.name}"
 
     # --- machine and runtime ----------------------------------------------------------------------
 
@@ -581,12 +451,6 @@ class ManagerCore:
     def import_document(self, path: str | os.PathLike[str]) -> str:
         """Read and import the document at ``path``. Raises FileAccessError, InvalidDocumentError."""
         return self.transfer.import_document(path)
-
-
-def _capabilities(info: ModelInfo) -> tuple[str, ...]:
-    """What Ollama's ``/api/show`` said the model can do (stored at sync), else the catalog's word."""
-    facts = info.record.facts if info.record is not None else None
-    return tuple(str(c) for c in (facts or {}).get("capabilities") or info.capabilities)
 
 
 def _parse(kind: type[_W], value: object) -> _W:
