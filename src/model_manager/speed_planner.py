@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .memory.estimator import MemoryEstimate, layers_on_gpu
+from .memory.estimator import MemoryEstimate
+from .memory.fit import layers
 from .memory.sizing import sizing_of
 from .speed import (
     DEFAULT_HOST,
@@ -123,19 +124,11 @@ def _gpu_share(sizing: ModelSizing, estimate: MemoryEstimate, verdict: Verdict) 
         return 1.0
     if verdict.layers_on_gpu is not None and verdict.layers_total:
         return verdict.layers_on_gpu / verdict.layers_total
-    room = verdict.memory.available_bytes - estimate.margin_bytes
+    room = max(verdict.memory.available_bytes - estimate.margin_bytes, 0)
+    if verdict.run is None:
+        return min(1.0, room / estimate.total_bytes)
     try:
-        on_gpu, total = layers_on_gpu(
-            sizing.model_info,
-            sizing.weights_bytes,
-            max(room, 0),
-            context_length=estimate.context_length,
-            kv_cache_type=estimate.kv_cache_type,
-            num_parallel=estimate.num_parallel,
-            flash_attention=estimate.flash_attention,
-            projector_bytes=sizing.projector_bytes,
-            num_batch=estimate.num_batch,
-        )
+        on_gpu, total = layers(sizing, verdict.run, room)
     except ValueError:
-        return min(1.0, max(room, 0) / estimate.total_bytes)
+        return min(1.0, room / estimate.total_bytes)
     return on_gpu / total if total else 0.0

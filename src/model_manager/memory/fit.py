@@ -28,7 +28,7 @@ from ..ollama_defaults import (
     predicted_server_bytes,
 )
 from ..units import GIB
-from .estimator import MemoryEstimate, estimate_memory
+from .estimator import MemoryEstimate, estimate_memory, layers_on_gpu
 from .hparams import ENCODER_ARCHITECTURES
 
 DETECTED, OVERRIDE, ARGUMENT = "detected", "override", "argument"
@@ -228,6 +228,22 @@ def _device_memory(device: Device) -> int:
     if device.free_bytes == 0 or (device.total_bytes and device.total_bytes < device.free_bytes):
         return device.total_bytes
     return device.free_bytes
+
+
+def layers(sizing: ModelSizing, run: RunSettings, room: int) -> tuple[int, int]:
+    """(layers on the GPU, layers in all) of ``sizing`` at ``run`` with ``room`` bytes of GPU memory, as
+    llama.cpp's ``--fit`` would place them. Raises ValueError for settings the estimator refuses."""
+    return layers_on_gpu(
+        sizing.model_info,
+        sizing.weights_bytes,
+        room,
+        context_length=run.context_length,
+        kv_cache_type=run.kv_cache_type,
+        num_parallel=run.num_parallel,
+        flash_attention=run.flash_attention,
+        projector_bytes=sizing.projector_bytes,
+        num_batch=run.num_batch,
+    )
 
 
 def estimate(sizing: ModelSizing, run: RunSettings) -> MemoryEstimate:

@@ -24,8 +24,18 @@ from ..ollama_defaults import (
 )
 from ..types import ModelInfo
 from ..units import GIB, MB, gib_bytes
-from .estimator import FALLBACK_MAX_CONTEXT, MemoryEstimate, layers_on_gpu
-from .fit import ARGUMENT, DETECTED, OVERRIDE, Memory, ModelSizing, RunSettings, estimate, run_settings
+from .estimator import FALLBACK_MAX_CONTEXT, MemoryEstimate
+from .fit import (
+    ARGUMENT,
+    DETECTED,
+    OVERRIDE,
+    Memory,
+    ModelSizing,
+    RunSettings,
+    estimate,
+    layers,
+    run_settings,
+)
 from .sizing import sizing_of
 from .verdict import MIN_VRAM_CONTEXT, Requirement, Verdict, judge, round_up_half
 
@@ -167,7 +177,7 @@ class MemoryPlanner:
             run,
             estimate_at=lambda r: self._estimate(info, sizing, r),
             run_at=run_at,
-            layers_at=lambda r, room: _layers(sizing, r, room),
+            layers_at=lambda r, room: layers(sizing, r, room),
             context_limit=sizing.native_context or FALLBACK_MAX_CONTEXT,
             default_context=default,
             layers_total=_block_count(sizing),
@@ -277,20 +287,6 @@ class MemoryPlanner:
 def _block_count(sizing: ModelSizing) -> int:
     value = sizing.model_info.get(f"{sizing.architecture}.block_count")
     return int(value) if isinstance(value, int) else 0
-
-
-def _layers(sizing: ModelSizing, run: RunSettings, room: int) -> tuple[int, int]:
-    return layers_on_gpu(
-        sizing.model_info,
-        sizing.weights_bytes,
-        room,
-        context_length=run.context_length,
-        kv_cache_type=run.kv_cache_type,
-        num_parallel=run.num_parallel,
-        flash_attention=run.flash_attention,
-        projector_bytes=sizing.projector_bytes,
-        num_batch=run.num_batch,
-    )
 
 
 def check_settings(context_length: object, kv_cache_type: object, num_parallel: object) -> None:
