@@ -53,6 +53,8 @@ from .units import MB
 if TYPE_CHECKING:
     import httpx
 
+    from .measured import Generation
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = DEFAULT_OLLAMA_PORT
@@ -497,6 +499,52 @@ class OllamaClient:
             {"model": name, "prompt": "", "keep_alive": 0, "stream": False},
             name=name,
         )
+
+    def generate(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        images: tuple[str, ...] = (),
+        options: Mapping[str, Any] | None = None,
+    ) -> Generation:
+        """One non-streaming ``/api/generate`` (``images`` base64-encoded) and Ollama's timing of it. Nothing
+        comes back until the answer is whole, so it may take the load timeout and as long again to generate.
+        Raises as ``load`` does."""
+        from .measured import Generation
+
+        body: dict[str, Any] = {
+            "model": name,
+            "prompt": prompt,
+            "stream": False,
+            "options": dict(options or {}),
+        }
+        if images:
+            body["images"] = list(images)
+        doc = self._call("POST", "/api/generate", body, name=name, read_s=2 * self._load_timeout_s)
+        with self._translated(name):
+            doc = _object(doc, "the answer")
+            # ollama/ollama api/types.go ``Metrics``: each field is left out when it is zero.
+            n = {k: _field(doc, k, int, 0) for k in _TIMINGS}
+            return Generation(
+                response=_field(doc, "response", str, ""),
+                total_duration_ns=n["total_duration"],
+                load_duration_ns=n["load_duration"],
+                prompt_eval_count=n["prompt_eval_count"],
+                prompt_eval_duration_ns=n["prompt_eval_duration"],
+                eval_count=n["eval_count"],
+                eval_duration_ns=n["eval_duration"],
+            )
+
+
+_TIMINGS = (
+    "total_duration",
+    "load_duration",
+    "prompt_eval_count",
+    "prompt_eval_duration",
+    "eval_count",
+    "eval_duration",
+)
 
 
 def _hang_up(opened: list[httpx.Response]) -> None:

@@ -213,10 +213,29 @@ def _usage_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _measured_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    tps, bench = stats.get("measured_tokens_per_second"), stats.get("benchmark")
+    rows = [("Measured speed", f"{tps:.1f} tok/s over {stats['speed_samples']} run(s)" if tps else "-")]
+    if bench:
+        rows.append(
+            (
+                "Benchmark",
+                f"load {bench['load_s']:.2f}s, first token ~{bench['first_token_s']:.2f}s, "
+                f"{bench['tokens_per_second']:.1f} tok/s ({timestamp(bench['benchmarked_at'])})",
+            )
+        )
+    return rows
+
+
 def stats_details(stats: Mapping[str, Any], *, view: str = "known") -> Table:
-    """``stats MODEL``: the quick reference's statistics fields."""
+    """``stats MODEL``: the quick reference's statistics fields, then the speed measured here."""
     return _key_values(
-        [("Model", stats["name"]), *_usage_rows(stats), ("Installed", installed(stats["installed"], view))]
+        [
+            ("Model", stats["name"]),
+            *_usage_rows(stats),
+            ("Installed", installed(stats["installed"], view)),
+            *_measured_rows(stats),
+        ]
     )
 
 
@@ -246,35 +265,101 @@ def stats_table(rows: Sequence[Mapping[str, Any]], *, view: str = "known") -> Fi
     return FittedTable(columns, lines)
 
 
+def score_cell(row: Mapping[str, Any]) -> str:
+    """A quality score with its set's short name: "62.8 VLM", "41.3* LLM" (``*``: an estimate), "-"."""
+    from ..quality import SHORT_NAMES
+
+    score = row.get("quality_score")
+    if score is None:
+        return "-"
+    mark = "*" if row.get("quality_estimated") else ""
+    return f"{score:g}{mark} {SHORT_NAMES.get(row.get('quality_benchmark') or '', '?')}"
+
+
+def speed_cell(row: Mapping[str, Any]) -> str:
+    """Tokens per second: "~42.1" estimated, "38.4" measured here, "-" unknown."""
+    tps = row.get("tokens_per_second")
+    if tps is None:
+        return "-"
+    return f"{'' if row.get('speed_source') == 'measured' else '~'}{tps:.1f}"
+
+
+SCORE_LEGEND = (
+    "Score: VLM = OpenVLM avg, LLM = Open LLM Leaderboard v2 avg; * an estimate.\n"
+    "A score compares within its set only. tok/s: ~ estimated, else measured here."
+)
+
+
 def candidates_table(
     candidates: Sequence[Mapping[str, Any]], chosen: str | None, *, view: str = "known"
 ) -> FittedTable:
-    """``recommend``: every model that fits, best first, with its verdict and the largest context that
-    fits fully (the same verdict ``check`` gives)."""
+    """``recommend``: every model that fits, best first, with its score, its speed here, its verdict and
+    the largest context that fits fully (the same verdict ``check`` gives)."""
     columns = [
         Col(" ", label="Chosen"),
         Col("Candidate", wrap=True, min_width=14),
-        Col("Needs VRAM", "VRAM", right=True),
+        Col("Score", right=True),
+        Col("tok/s", right=True),
         Col("Fit", wrap=True, min_width=10),
         Col("Fits fully to", "Max ctx", right=True),
+        Col("Needs VRAM", "VRAM", right=True, optional=True, drop=1),
         Col("Installed", "Inst."),
         Col("Uses", right=True, optional=True),
-        Col("Avg time", right=True, optional=True, drop=1),
     ]
     rows = [
         (
             "*" if c["name"] == chosen else "",
             c["name"],
-            vram(c["required_vram_gb"]),
+            score_cell(c),
+            speed_cell(c),
             fit_cell(c),
             context(c["max_context"]),
+            vram(c["required_vram_gb"]),
             installed(c["installed"], view),
             str(c["usage_count"]),
-            seconds(c["avg_inference_time"]) if c["usage_count"] else "-",
         )
         for c in candidates
     ]
     return FittedTable(columns, rows)
+
+
+def recommendations_table(answers: Sequence[Mapping[str, Any]], *, view: str = "known") -> FittedTable:
+    """``recommend --all``: the best model of each priority, with its score, speed and fit."""
+    columns = [
+        Col("Priority"),
+        Col("Model", wrap=True, min_width=14),
+        Col("Score", right=True),
+        Col("tok/s", right=True),
+        Col("Fit", wrap=True, min_width=10),
+        Col("Fits fully to", "Max ctx", right=True),
+        Col("Installed", "Inst.", optional=True),
+    ]
+    rows = []
+    for a in answers:
+        best = a["candidates"][0] if a["candidates"] else None
+        if best is None:
+            rows.append((a["priority"], "none fits", "-", "-", "-", "-", "-"))
+            continue
+        cells = (score_cell(best), speed_cell(best), fit_cell(best), context(best["max_context"]))
+        rows.append((a["priority"], best["name"], *cells, installed(best["installed"], view)))
+    return FittedTable(columns, rows)
+
+
+def benchmark_details(run: Mapping[str, Any]) -> Table:
+    """``bench``: one benchmark's figures."""
+    prompt_rate = run["prompt_tokens_per_second"]
+    prompt = f"{run['prompt_tokens']} tokens" + (f" at {prompt_rate:.1f} tok/s" if prompt_rate else "")
+    rows = [
+        ("Model", f"{run['model']} ({run['ollama_tag']})"),
+        ("Ollama host", run["host"]),
+        ("Prompt", "the test photo and a question" if run["with_image"] else "a text question"),
+        ("Load", f"{run['load_s']:.2f}s" + ("" if run["cold"] else " (it was loaded already)")),
+        ("First token", f"~{run['first_token_s']:.2f}s (load + prompt)"),
+        ("Prompt eval", prompt),
+        ("Generation", f"{run['eval_tokens']} tokens at {run['tokens_per_second']:.1f} tok/s"),
+        ("When", timestamp(run["benchmarked_at"])),
+    ]
+    return _key_values(rows)
 
 
 def running_table(rows: Sequence[Mapping[str, Any]]) -> FittedTable:
