@@ -505,9 +505,11 @@ class Store:
 
     def measured_speeds(self, host: str) -> dict[str, MeasuredSpeed]:
         """What ``host`` has measured, by model name as stored."""
+        rows = self._read("SELECT * FROM model_speeds WHERE host = ?", (host,))
+        if not rows:
+            return {}  # most stores have measured nothing: the records need not even be imported
         from . import speeds
 
-        rows = self._read("SELECT * FROM model_speeds WHERE host = ?", (host,))
         return {r["model"]: speeds.from_row(r) for r in rows}
 
     def measured_speed(self, model: str, host: str) -> MeasuredSpeed | None:
