@@ -345,7 +345,7 @@ def test_usage_charts_and_the_memory_breakdown(watched: Watched, world: World, s
     memory = page.inner_text("#details-memory")
     assert f"{info['total_bytes'] / 2**30:.2f} GiB" in memory and "KV cache" in memory
     page.wait_for_selector("#chart-plan canvas")  # the server plans memory per context
-    assert page.locator('[data-action="bench"]').count() == 0  # it has no bench endpoint
+    assert page.locator('[data-action="bench"]').count() == 1  # an installed model, and the server benchmarks
     page.locator("#details").screenshot(path=str(shots / "usage.png"))
     page.screenshot(path=str(shots / "dashboard-full.png"), full_page=True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -113,3 +114,22 @@ def test_cli_says_when_no_model_of_a_capability_fits(cli: Run) -> None:
         "No recommendation: no vision quality model in the catalog fits in 4.0 GB"
     )
     assert "--capability vision" in err
+
+
+def test_the_readmes_photo_answers_are_what_the_command_prints(
+    cli: Run, manager: ModelManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README shows the photo user's answers as the command printed them: they stay true to the code."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Which model for photos?", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
+    blocks = [b for b in section.split("$ model-manager ") if b.strip()]
+    assert [b.split("\n", 1)[0] for b in blocks] == [
+        f"recommend {gb} --all --capability vision" for gb in (8, 16, 24)
+    ]
+    manager.sync()  # Ollama answers, with nothing installed
+    monkeypatch.setenv("COLUMNS", "120")
+    for block in blocks:
+        command, shown = block.split("\n", 1)
+        code, out, _ = cli(*command.split())
+        assert code == 0
+        assert [line.rstrip() for line in out.strip().splitlines()] == shown.strip().splitlines(), command
