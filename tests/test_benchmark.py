@@ -278,6 +278,22 @@ def test_a_queued_benchmark_can_be_cancelled(
     assert manager.statistics(MEDIUM).to_dict()["benchmark"] is None
 
 
+def test_a_benchmark_cancelled_while_ollama_generates_keeps_nothing(
+    api: TestClient, manager: ModelManager, ollama: OllamaDouble
+) -> None:
+    installed(manager, ollama, SMALL)
+    ollama.load_delay_s = 0.5  # a cold load: the benchmark waits on Ollama meanwhile
+    job = success(api.post("/api/model/benchmark", json={"model": SMALL}), 202)["job"]
+    deadline = time.monotonic() + 10
+    while success(api.get(f"/api/model/benchmark/{job['id']}"))["job"]["detail"] != "loading and generating":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    api.delete(f"/api/model/benchmark/{job['id']}")
+    ended = finished(api, job["id"])
+    assert ended["status"] == "cancelled" and ended["result"] is None
+    assert generate_bodies(ollama) and manager.statistics(SMALL).to_dict()["benchmark"] is None
+
+
 def test_rest_usage_takes_token_counts(api: TestClient, manager: ModelManager) -> None:
     body = {"model": SMALL, "inference_time": 2.0, "timing": {"eval_count": 120, "eval_duration_s": 2.0}}
     success(api.post("/api/model/usage", json=body))

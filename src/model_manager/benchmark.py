@@ -104,6 +104,8 @@ class Benchmarks:
             eval_tokens=done.eval_count,
             eval_s=done.eval_duration_ns / 1e9,
         )
+        if progress is not None:
+            progress("keeping the figures", 0, 0)  # the last point where a cancelled job keeps nothing
         self.store.save_benchmark(result)
         self.invalidate()
         return result

@@ -152,7 +152,7 @@ def benchmark_job(jobs: Benchmarks, job_id: str) -> JSONResponse:
     },
 )
 def cancel_benchmark(jobs: Benchmarks, job_id: str) -> JSONResponse:
-    """Cancel a benchmark job (a queued one at once; a running one keeps no figures)."""
+    """Cancel a benchmark job: a queued one at once; a running one once Ollama answers, keeping no figures."""
     job = jobs.cancel(job_id)
     return accepted(job=job) if job["status"] in ACTIVE else ok(job=job)
 
