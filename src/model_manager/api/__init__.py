@@ -49,7 +49,8 @@ switching and usage statistics.
 
 Every answer is JSON with `success`. Failures carry `error` (a stable code), `message` and `solution`.
 Requests that change state send `Content-Type: application/json`. Downloads run as background jobs:
-`POST /api/model/download` answers 202 with the job; follow it at `/api/model/download/{id}/events`."""
+`POST /api/model/download` answers 202 with the job; follow it at `/api/model/download/{id}/events`.
+Benchmarks run as jobs the same way (`POST /api/model/benchmark`)."""
 
 
 def _version() -> str:

@@ -192,6 +192,8 @@ def model_details(meta: Mapping[str, Any], *, view: str = "known") -> Table:
         ("Min VRAM", vram(meta["min_vram_gb"], estimated=estimated) + (" (estimated)" if estimated else "")),
         ("Estimate", estimate),
         ("Fit here", fit["summary"]),
+        ("Quality", _quality_text(meta)),
+        ("Speed here", _speed_text(meta)),
         ("Download size", download_size(meta["download_size_mb"])),
         ("Quantization", meta.get("quantization") or "-"),
         ("Quantizations", ", ".join(meta["quantization_support"]) or "-"),
@@ -201,6 +203,18 @@ def model_details(meta: Mapping[str, Any], *, view: str = "known") -> Table:
         ("Source", meta.get("source") or "-"),
     ]
     return _key_values(rows)
+
+
+def _quality_text(meta: Mapping[str, Any]) -> str:
+    if meta.get("quality_score") is None:
+        return "-"
+    estimate = ", an estimate" if (meta.get("quality_source") or "").startswith("estimate") else ""
+    return f"{meta['quality_score']:g} ({meta['quality_benchmark']}{estimate})"
+
+
+def _speed_text(meta: Mapping[str, Any]) -> str:
+    tps = meta.get("tokens_per_second")
+    return "-" if tps is None else f"{tps:.1f} tok/s, {meta['speed_source']}"
 
 
 def _usage_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
