@@ -24,6 +24,7 @@ from model_manager.api import create_app
 from model_manager.benchmark import OPTIONS, PHOTO_PATH, PHOTO_PROMPT, TEXT_PROMPT, Benchmarks, photo_base64
 from model_manager.cli import main
 from model_manager.errors import InvalidRequestError, ModelNotFoundError, ModelNotInstalledError, OllamaError
+from model_manager.measured import Generation
 from model_manager.ollama_client import OllamaClient
 from model_manager.testing import OllamaDouble
 
@@ -144,6 +145,31 @@ def test_an_answer_without_generation_timing_is_an_error_and_nothing_is_kept(
     with pytest.raises(OllamaError, match="no generation timing"):
         Benchmarks(manager.store, lambda: client).run(manager.model_info(SMALL))
     assert manager.store.measured_speeds("local") == {}
+
+
+def test_generate_reads_ollamas_timing_fields_and_refuses_malformed_ones() -> None:
+    sent: list[dict[str, Any]] = []
+    answer: dict[str, Any] = {"response": "a tag", "eval_count": 3, "eval_duration": 10, "load_duration": 7}
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json=answer)
+
+    client = OllamaClient("http://127.0.0.1:9", transport=httpx.MockTransport(reply))
+    done = client.generate("m:1b", "tag it", images=("aGk=",), options={"num_predict": 3})
+    assert done == Generation("a tag", 0, 7, 0, 0, 3, 10)
+    assert sent == [
+        {
+            "model": "m:1b",
+            "prompt": "tag it",
+            "stream": False,
+            "options": {"num_predict": 3},
+            "images": ["aGk="],
+        }
+    ]
+    answer["eval_count"] = "3"
+    with pytest.raises(OllamaError, match="malformed"):
+        client.generate("m:1b", "tag it")
 
 
 def test_timed_uses_add_to_the_measured_speed(manager: ModelManager) -> None:

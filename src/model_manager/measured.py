@@ -4,6 +4,7 @@ command line's start-up does not build them: only benchmarks and measured speeds
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,29 @@ class Generation:
     prompt_eval_duration_ns: int
     eval_count: int
     eval_duration_ns: int
+
+    @classmethod
+    def from_answer(cls, doc: Mapping[str, Any]) -> Generation:
+        """The record of a non-streamed generate answer. Raises ValueError for a field of the wrong type."""
+
+        def number(key: str) -> int:
+            value = doc.get(key) or 0  # ollama/ollama api/types.go ``Metrics``: a zero field is left out
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{key!r} is {type(value).__name__}, expected a whole number")
+            return value
+
+        text = doc.get("response") or ""
+        if not isinstance(text, str):
+            raise ValueError(f"'response' is {type(text).__name__}, expected a string")
+        return cls(
+            text,
+            number("total_duration"),
+            number("load_duration"),
+            number("prompt_eval_count"),
+            number("prompt_eval_duration"),
+            number("eval_count"),
+            number("eval_duration"),
+        )
 
 
 @dataclass(frozen=True)

@@ -519,32 +519,10 @@ class OllamaClient:
             "stream": False,
             "options": dict(options or {}),
         }
-        if images:
-            body["images"] = list(images)
+        body |= {"images": list(images)} if images else {}
         doc = self._call("POST", "/api/generate", body, name=name, read_s=2 * self._load_timeout_s)
         with self._translated(name):
-            doc = _object(doc, "the answer")
-            # ollama/ollama api/types.go ``Metrics``: each field is left out when it is zero.
-            n = {k: _field(doc, k, int, 0) for k in _TIMINGS}
-            return Generation(
-                response=_field(doc, "response", str, ""),
-                total_duration_ns=n["total_duration"],
-                load_duration_ns=n["load_duration"],
-                prompt_eval_count=n["prompt_eval_count"],
-                prompt_eval_duration_ns=n["prompt_eval_duration"],
-                eval_count=n["eval_count"],
-                eval_duration_ns=n["eval_duration"],
-            )
-
-
-_TIMINGS = (
-    "total_duration",
-    "load_duration",
-    "prompt_eval_count",
-    "prompt_eval_duration",
-    "eval_count",
-    "eval_duration",
-)
+            return Generation.from_answer(_object(doc, "the answer"))
 
 
 def _hang_up(opened: list[httpx.Response]) -> None:
