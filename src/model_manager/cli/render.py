@@ -1,20 +1,22 @@
 """Human output: rich tables and the size formats of the quick reference's catalog ("4.7GB", "6GB", "26GB").
 
-Imported only by commands that print for people, so ``--json`` runs and ``--help`` never load rich.
+Imported only by commands that print for people, so ``--json`` runs and ``--help`` never load rich; rich
+itself is imported only to draw (piped tables that need none of it are written by ``FittedTable.plain``).
 Formatting helpers are pure functions so tests can pin the exact strings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO, Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any
 
 from ..config import process_environment
 from ..names import stored_name_key
 from .layout import Col, FittedTable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 PIPE_WIDTH = 200
 """Console width when output is not a terminal: wide enough that table rows never wrap in a file."""
@@ -22,9 +24,20 @@ PIPE_WIDTH = 200
 
 def make_console(stream: IO[str]) -> Console:
     """A console on ``stream``; not a terminal means no colour codes and no wrapping at 80 columns."""
+    from rich.console import Console
+
     is_tty = stream.isatty()
     width = None if is_tty or process_environment().get("COLUMNS") else PIPE_WIDTH
     return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
+
+
+def pipe_width() -> int:
+    """The width ``make_console`` gives output that is not a terminal: ``COLUMNS`` when it is a number (as
+    rich reads it), rich's 80 when it is set to anything else, else ``PIPE_WIDTH``."""
+    columns = process_environment().get("COLUMNS")
+    if not columns:
+        return PIPE_WIDTH
+    return int(columns) if columns.isdigit() else 80
 
 
 # --- formats -------------------------------------------------------------------------------------
@@ -129,6 +142,8 @@ def installed(value: bool, view: str = "known") -> str:
 
 
 def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
