@@ -75,6 +75,7 @@ def test_help_names_every_command_and_alias(capsys: pytest.CaptureFixture[str]) 
         "list",
         "current",
         "recommend",
+        "bench",
         "stats",
         "info",
         "check",
@@ -373,7 +374,8 @@ def test_stats_json_has_the_quick_reference_fields(cli: Cli, manager: ModelManag
     doc = cli("stats", "--json").json()
     assert doc["statistics"] == {k: v.to_dict() for k, v in manager.all_statistics().items()}
     one = cli("stats", "llama3.1:8b", "--json").json()["statistics"]
-    assert set(one) == {"name", "usage_count", "last_used", "avg_inference_time", "success_rate", "installed"}
+    quick_reference = {"name", "usage_count", "last_used", "avg_inference_time", "success_rate", "installed"}
+    assert set(one) == quick_reference | {"measured_tokens_per_second", "speed_samples", "benchmark"}
     assert (one["name"], one["usage_count"], one["success_rate"]) == ("llama3.1:8b-instruct", 1, 1.0)
 
 

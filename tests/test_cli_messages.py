@@ -81,7 +81,7 @@ def test_listings_on_a_fresh_install_with_ollama_down_say_unknown_not_no(cli: Cl
     assert cli(down_url, "stats", MEDIUM).row("Installed") == ["Installed", "unknown"]
     assert cli(down_url, "info", MEDIUM).row("Installed") == ["Installed", "unknown"]
     recommended = cli(down_url, "recommend", "8")
-    assert recommended.row(MEDIUM)[-3] == "unknown"  # Installed, Uses, Avg time end the row
+    assert recommended.row(MEDIUM)[-2] == "unknown"  # Installed, Uses end the row
 
 
 def test_listings_after_a_sync_show_the_last_seen_state(

@@ -203,9 +203,9 @@ def test_the_dashboard_endpoint_says_what_this_server_has(client: TestClient) ->
     body = success(client.get("/api/dashboard"))
     assert body["features"] == {
         "plan": True,
-        "bench": False,
+        "bench": True,
         "usage_history": True,
-        "recommend_capability": False,
+        "recommend_capability": True,
     }
     assert body["version"] == client.app.version  # type: ignore[attr-defined]
 
@@ -216,18 +216,19 @@ def test_features_are_what_the_router_routes() -> None:
     @router.post("/api/model/plan")
     def plan(body: Annotated[dict[str, str], Body()]) -> None: ...
 
-    @router.get("/api/model/bench")  # the wrong method: not the endpoint the page calls
+    @router.get("/api/model/benchmark")  # the wrong method: not the endpoint the page calls
     def bench() -> None: ...
 
     app = FastAPI()
     app.include_router(router)
+    # Whether recommendations take a capability is the request schema's to say (it now takes one).
     assert features(app) == {
         "plan": True,
         "bench": False,
         "usage_history": False,
-        "recommend_capability": False,
+        "recommend_capability": True,
     }
-    assert not any(features(FastAPI()).values())
+    assert [name for name, on in features(FastAPI()).items() if on] == ["recommend_capability"]
 
 
 def test_recommendations_by_capability_are_a_feature_once_the_request_takes_one(

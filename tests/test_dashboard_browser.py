@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 import pytest
-from fastapi import Body
 
 from browser import REQUIRE_ENV, LoopbackGuard, find_chromium, launch_chromium, new_context, services_required
 from served import GPU_NAME, World, dashboard_world
@@ -345,7 +345,7 @@ def test_usage_charts_and_the_memory_breakdown(watched: Watched, world: World, s
     memory = page.inner_text("#details-memory")
     assert f"{info['total_bytes'] / 2**30:.2f} GiB" in memory and "KV cache" in memory
     page.wait_for_selector("#chart-plan canvas")  # the server plans memory per context
-    assert page.locator('[data-action="bench"]').count() == 0  # it has no bench endpoint
+    assert page.locator('[data-action="bench"]').count() == 1  # an installed model, and the server benchmarks
     page.locator("#details").screenshot(path=str(shots / "usage.png"))
     page.screenshot(path=str(shots / "dashboard-full.png"), full_page=True)
 
@@ -485,14 +485,9 @@ def test_the_served_page_is_the_packaged_one(world: World) -> None:
     assert json.loads(httpx.get(world.url + "/api/dashboard", timeout=10).text)["features"]["usage_history"]
 
 
-def test_plan_and_bench_appear_once_the_server_has_them(watched: Watched, world: World, shots: Path) -> None:
-    """The plan comes from the server's own ``POST /api/model/plan``; the bench button appears once the app
-    gains ``POST /api/model/bench`` (added here with a fixed figure: this checks the page, not a benchmark)."""
-
-    def bench(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-        return {"success": True, "model": body["model"], "tokens_per_second": 123.4}
-
-    world.app.router.add_api_route("/api/model/bench", bench, methods=["POST"])
+def test_plan_and_bench_come_from_the_server(watched: Watched, world: World, shots: Path) -> None:
+    """The plan comes from the server's own ``POST /api/model/plan``; the bench button runs a real benchmark
+    job (``POST /api/model/benchmark``) against the Ollama double, whose timing says what it must show."""
     page = open_dashboard(watched, world)
     select(page, MEDIUM)
     page.wait_for_selector("#chart-plan canvas")
@@ -505,5 +500,8 @@ def test_plan_and_bench_appear_once_the_server_has_them(watched: Watched, world:
     for text, row in zip(cells, expected, strict=True):
         assert f"{row['context_length']:,}" in text and f"{row['footprint_gb']:.2f} GiB" in text
     page.click('[data-action="bench"]')
-    page.get_by_text(f"{MEDIUM}: 123.4 tokens/s").wait_for()
+    page.get_by_text(re.compile(rf"^{re.escape(MEDIUM)}: [0-9.]+ tokens/s$")).wait_for()
+    measured = world.manager.statistics(MEDIUM).to_dict()["benchmark"]["tokens_per_second"]
+    assert measured == pytest.approx(world.ollama.generation_rate(INSTALLED[MEDIUM]), abs=0.06)
+    page.get_by_text(f"{MEDIUM}: {measured:.1f} tokens/s").wait_for()
     page.locator("#details").screenshot(path=str(shots / "plan.png"))

@@ -131,7 +131,8 @@ def test_recommendation_says_how_much_context_fits(manager: ModelManager) -> Non
     rec = manager.recommend(8.0, "balanced")
     assert rec.model is not None
     assert all(c.max_context and c.max_context >= 4096 for c in rec.candidates)
-    assert "fits fully at 4,096 context, Ollama's default here" in rec.reason
+    assert rec.best is not None and rec.best.fits_at_default
+    assert rec.reason.endswith("that fits fully in 8 GB at 4,096 context")
 
 
 def test_switch_refuses_a_model_that_cannot_fit_anywhere(

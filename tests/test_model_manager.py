@@ -150,10 +150,12 @@ class TestModelManager:
 
     def test_get_recommendation(self, manager: ModelManager) -> None:
         recommended = manager.recommend_model(8.0, "balanced")
-        fitting = manager.list_available_models(purpose="balanced", max_vram_gb=8.0)
-        catalog = {e.name for e in manager.catalog}
-        best = max((m for m in fitting if m["name"] in catalog), key=lambda m: m["parameter_count"])
-        assert recommended == best["name"]
+        fitting = {m["name"]: m for m in manager.list_available_models(purpose="balanced", max_vram_gb=8.0)}
+        assert recommended in fitting and fitting[recommended]["fit"]["fits_at_default"]
+        # Balanced weighs the quality standing by speed: no candidate that fits fully does better.
+        rec = manager.recommend(8.0, "balanced")
+        assert rec.model == recommended and rec.best is not None and rec.best.balance is not None
+        assert all((c.balance or 0) <= rec.best.balance for c in rec.candidates if c.fits_at_default)
         assert manager.recommend_model(0.5, "quality") is None
 
     def test_record_usage_and_statistics(self, manager: ModelManager) -> None:
@@ -168,6 +170,9 @@ class TestModelManager:
             "avg_inference_time": 2.0,
             "success_rate": 0.5,
             "installed": False,
+            "measured_tokens_per_second": None,
+            "speed_samples": 0,
+            "benchmark": None,
         }
         assert stats is not None and stats["last_used"].endswith("+00:00")
         all_stats = manager.get_all_statistics()

@@ -859,3 +859,25 @@ def test_garbled_answer_faults(double: OllamaDouble, http: httpx.Client) -> None
     assert [m["size"] for m in http.get("/api/tags").json()["models"]] == ["big"]
     double.faults.reset()
     assert http.get("/api/tags").json()["models"][0]["size"] == TINY_SIZE
+
+
+def test_the_doubles_generation_time_grows_with_the_model(ollama: OllamaDouble) -> None:
+    small, large = "llama3.2:1b-instruct-q8_0", "llama3.1:8b-instruct-q4_K_M"
+    per_token = {}
+    for tag in (small, large):
+        ollama.install(tag)
+        answer = httpx.post(
+            f"{ollama.url}/api/generate",
+            json={"model": tag, "prompt": "one two three", "stream": False},
+            timeout=30,
+        ).json()
+        per_token[tag] = answer["eval_duration"] / answer["eval_count"]
+        assert answer["eval_count"] / (answer["eval_duration"] / 1e9) == pytest.approx(
+            ollama.generation_rate(tag), rel=1e-6
+        )
+    sizes = {tag: ollama.library_model(tag).size for tag in (small, large)}  # type: ignore[union-attr]
+    assert per_token[large] / per_token[small] == pytest.approx(sizes[large] / sizes[small], rel=1e-6)
+    ollama.memory_bandwidth_gbps = 50.0
+    assert ollama.generation_rate(small) == pytest.approx(50e9 / sizes[small])
+    with pytest.raises(ValueError, match="memory_bandwidth_gbps"):
+        ollama.memory_bandwidth_gbps = 0

@@ -79,6 +79,13 @@ def parse_seconds(value: object, what: str) -> float:
     return float(value)
 
 
+def parse_count(value: object, what: str) -> int:
+    """A whole number from 0 to 2⁶² (a token count). Raises InvalidRequestError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**62:
+        raise InvalidRequestError(f"{what} must be a whole number ≥ 0, got {value!r}")
+    return value
+
+
 def _url_credentials(url: str) -> tuple[str, str, str] | None:
     """(``scheme://``, the user part before ``@``, the rest) of a URL; the user part is taken up to the
     last ``@`` before the query, so a password holding ``/`` or ``@`` is still all in it."""

@@ -23,6 +23,7 @@ the user should do about it, and how the REST API (status) and the CLI (exit cod
     ├── OperationInterruptedError           Ctrl-C
     ├── UnsafeBindError                     serving beyond loopback without a token
     ├── JobNotFoundError, JobConflictError, DownloadCancelledError, DownloadInterruptedError
+    ├── BenchmarkJobNotFoundError, BenchmarkJobConflictError, BenchmarkCancelledError, BenchmarkInterruptedError
     └── ApiError                            the HTTP layer's own refusals
         ├── UnauthorizedError (401), ForbiddenError (403), EndpointNotFoundError (404),
         ├── MethodNotAllowedError (405), PayloadTooLargeError (413), UnsupportedMediaTypeError (415)
@@ -236,6 +237,35 @@ _ROWS = (
         "Start the download again to resume it",
         503,
     ),
+    # Benchmark jobs of the REST API.
+    ErrorKind(
+        "benchmark_job_not_found",
+        "Benchmark job not found",
+        "Unknown job id",
+        "List the jobs with GET /api/model/benchmarks",
+        404,
+    ),
+    ErrorKind(
+        "benchmark_job_conflict",
+        "Benchmark job cannot be cancelled",
+        "The job has ended or belongs to another process",
+        "Check the job's status with GET /api/model/benchmark/{id}",
+        409,
+    ),
+    ErrorKind(
+        "benchmark_cancelled",
+        "Benchmark cancelled",
+        "The job was cancelled",
+        "Start the benchmark again",
+        409,
+    ),
+    ErrorKind(
+        "benchmark_interrupted",
+        "Benchmark interrupted",
+        "The server stopped while the model was being benchmarked",
+        "Start the benchmark again",
+        503,
+    ),
 )
 
 ERROR_TABLE: dict[str, ErrorKind] = {kind.key: kind for kind in _ROWS}
@@ -432,6 +462,30 @@ class DownloadInterruptedError(ModelManagerError):
     """The server stopped while the job was pulling."""
 
     kind_key = "download_interrupted"
+
+
+class BenchmarkJobNotFoundError(ModelManagerError):
+    """No benchmark job has this id."""
+
+    kind_key = "benchmark_job_not_found"
+
+
+class BenchmarkJobConflictError(ModelManagerError):
+    """The benchmark job cannot be cancelled: it has ended, or another server process runs it."""
+
+    kind_key = "benchmark_job_conflict"
+
+
+class BenchmarkCancelledError(ModelManagerError):
+    """The benchmark job was cancelled."""
+
+    kind_key = "benchmark_cancelled"
+
+
+class BenchmarkInterruptedError(ModelManagerError):
+    """The server stopped while the job was benchmarking."""
+
+    kind_key = "benchmark_interrupted"
 
 
 class ApiError(ModelManagerError):

@@ -3,8 +3,9 @@
 ``ManagerCore`` composes the parts and holds no data of its own:
 
 * the inventory (installed state, names, ``ModelInfo`` records; ``inventory.py``),
-* the memory planner (estimates and fits; ``memory/planner.py``) and the speed planner (tokens per second
-  here; ``speed_planner.py``),
+* the memory planner (estimates and fits; ``memory/planner.py``), the speed planner (tokens per second
+  here; ``speed_planner.py``) and the benchmarks that measure it (``benchmark.py``),
+* recommendations (candidates and answers; ``recommender.py``, its rules in ``recommend.py``),
 * the store (SQLite, or PostgreSQL for a ``database_url``; ``store/``), the Ollama adapter
   (``ollama_client.py``) and GPU detection (``gpu/``),
 * the current model, switches and deletes (``switching.py``),
@@ -23,6 +24,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from .benchmark import Benchmarks
 from .catalog import Catalog, load_catalog
 from .config import Settings, load_settings, parse_gb, parse_seconds
 from .errors import (
@@ -34,12 +36,14 @@ from .errors import (
 from .inventory import INSTALLED_TTL_S, Inventory, Snapshot, SyncResult
 from .memory.planner import MemoryPlanner, check_settings
 from .names import name_key, stored_name_key
-from .recommend import Candidate, Compatibility, Recommendation, prefer_full_fit, rank, reason
+from .recommend import Compatibility, Recommendation
+from .recommender import Recommender
 from .speed_planner import SpeedPlanner
 from .store import Store
 from .switching import Switching, SwitchResult
 from .transfer import Transfer
 from .types import (
+    Capability,
     CurrentModel,
     Health,
     LoadedModel,
@@ -54,6 +58,7 @@ from .views import model_dict
 
 if TYPE_CHECKING:
     from .gpu import GPUManager
+    from .measured import BenchmarkRun
     from .memory.estimator import MemoryEstimate
     from .memory.fit import Memory
     from .memory.plan import Plan
@@ -61,7 +66,7 @@ if TYPE_CHECKING:
     from .ollama_client import OllamaClient
 
 log = logging.getLogger(__name__)
-_W = TypeVar("_W", ModelPurpose, Priority)
+_W = TypeVar("_W", ModelPurpose, Priority, Capability)
 
 
 class ManagerCore:
@@ -86,7 +91,8 @@ class ManagerCore:
         self.catalog = catalog or load_catalog(self.settings.user_catalog_path)
         self._gpu: GPUManager | None = gpu
         self.planner = MemoryPlanner(self.settings.ollama_env, lambda: self.gpu)
-        self.speeds = SpeedPlanner(lambda: self.gpu)
+        self.benchmarks = Benchmarks(self.store, lambda: self.ollama)
+        self.speeds = SpeedPlanner(lambda: self.gpu, measured=self.benchmarks.speed_of)
         self.inventory = Inventory(
             self.catalog,
             self.store,
@@ -100,6 +106,7 @@ class ManagerCore:
         self.transfer = Transfer(
             self.store, self.inventory, self.settings.home, backups_keep=self.settings.backups_keep
         )
+        self.recommender = Recommender(self.inventory, self.planner, self.speeds)
 
     @property
     def ollama(self) -> OllamaClient:
@@ -374,44 +381,66 @@ class ManagerCore:
         )
 
     def recommend(
-        self, vram_gb: float | None = None, priority: Priority | str = "balanced"
+        self,
+        vram_gb: float | None = None,
+        priority: Priority | str = "balanced",
+        *,
+        capability: Capability | str | None = None,
     ) -> Recommendation:
         """Pick a catalog model for ``priority`` ("speed", "balanced" or "quality") within ``vram_gb``
-        (detected when None).
+        (detected when None), with ``capability`` (Ollama's word: vision, tools, thinking, embedding,
+        completion) when one is asked for.
 
-        Candidates are catalog models of that purpose that ``compatibility`` calls compatible in the same
-        memory, each with the same verdict; ``recommend.rank`` orders them, and those that fit fully at
-        Ollama's default context come first. No candidate: ``model`` is None (fall back by calling again
-        with another priority). Raises InvalidRequestError for an unknown priority or a bad VRAM figure.
+        Candidates are catalog models of that purpose (and capability) that ``compatibility`` calls
+        compatible in the same memory, each with the same verdict; those that fit fully at Ollama's default
+        context come first, then ``recommend.rank``'s rule for the priority (see ``recommender.py``). No
+        candidate: ``model`` is None (fall back by calling again with another priority). Raises
+        InvalidRequestError for an unknown priority or capability or a bad VRAM figure.
         """
         memory = self.memory(vram_gb)
         wanted = _parse(Priority, priority)
-        candidates = []
-        for info in self.inventory.snapshot():
-            if info.purpose is not wanted.purpose or not info.in_catalog:
-                continue
-            if self.planner.requirement(info).gb <= round(memory.available_gb, 2):
-                verdict = self.planner.verdict(info, memory, detail=True)
-                candidates.append(Candidate(info, verdict.requirement.gb, verdict.max_context, verdict))
-        ranked = prefer_full_fit(rank(candidates, wanted))
-        available = memory.available_gb
-        if not ranked:
-            why = f"no {wanted.value} model in the catalog fits in {available:.1f} GB"
-            return Recommendation(None, why, memory=memory)
-        best = ranked[0]
-        return Recommendation(best.info.name, reason(best, wanted, available), tuple(ranked), memory)
+        seeing = _parse(Capability, capability) if capability is not None else None
+        return self.recommender.recommend(memory, wanted, seeing)
+
+    def recommend_all(
+        self, vram_gb: float | None = None, *, capability: Capability | str | None = None
+    ) -> tuple[Recommendation, ...]:
+        """``recommend`` for each priority (speed, balanced, quality) in the same memory. Raises as it does."""
+        memory = self.memory(vram_gb)
+        seeing = _parse(Capability, capability) if capability is not None else None
+        return self.recommender.recommend_all(memory, seeing)
+
+    def benchmark(self, name: str, progress: ProgressCallback | None = None) -> BenchmarkRun:
+        """Time a fixed prompt on the installed model ``name`` through Ollama (a vision model sees the bundled
+        photo) and keep the figures for this Ollama host (see ``benchmark.py``). Raises ModelNotFoundError,
+        ModelNotInstalledError, InvalidRequestError (an embedding model), OllamaError, and what a load raises."""
+        return self.benchmarks.run(self.resolve(name), progress)
 
     # --- usage statistics -------------------------------------------------------------------------
 
-    def record_usage(self, name: str, inference_time: float, success: bool = True) -> None:
-        """Record one use of ``name``; durable when it returns, safe from several processes.
+    def record_usage(
+        self,
+        name: str,
+        inference_time: float,
+        success: bool = True,
+        *,
+        eval_count: int | None = None,
+        eval_duration_s: float | None = None,
+    ) -> None:
+        """Record one use of ``name``; durable when it returns, safe from several processes. Ollama's
+        ``eval_count`` and ``eval_duration`` (in seconds) of the use, given together, add to the speed
+        measured here.
 
         Raises InvalidModelNameError or InvalidRequestError for bad input (nothing is recorded).
         """
         seconds = parse_seconds(inference_time, "inference_time")
         if not isinstance(success, bool):
             raise InvalidRequestError(f"success must be true or false, got {success!r}")
-        self.store.record_usage(self.canonical_name(name), seconds, success)
+        canonical = self.canonical_name(name)
+        if eval_count is None and eval_duration_s is None:
+            self.store.record_usage(canonical, seconds, success)
+        else:
+            self.benchmarks.record(canonical, seconds, success, eval_count, eval_duration_s)
 
     def statistics(self, name: str) -> Statistics:
         """The quick reference's statistics fields. Raises ModelNotFoundError when nothing is known of
@@ -422,16 +451,18 @@ class ManagerCore:
         if found is None and not known:
             raise ModelNotFoundError(name.strip())
         stats = found or ModelStats(canonical)
-        return Statistics(canonical if known or found is None else stats.name, stats, installed)
+        shown = canonical if known or found is None else stats.name
+        return Statistics(shown, stats, installed, self.benchmarks.measured_of(shown))
 
     def all_statistics(self) -> dict[str, Statistics]:
         """{name: statistics} for every known model and every model with recorded usage."""
         snapshot = self.inventory.snapshot()
-        out = {info.name: Statistics(info.name, info.stats, info.installed) for info in snapshot}
+        measured = self.benchmarks.measured_of
+        out = {i.name: Statistics(i.name, i.stats, i.installed, measured(i.name)) for i in snapshot}
         keys = {info.key for info in snapshot}
         for name, s in self.store.all_stats().items():
             if stored_name_key(name) not in keys:
-                out[name] = Statistics(name, s, False)
+                out[name] = Statistics(name, s, False, measured(name))
         return out
 
     # --- export / import (see transfer.py) --------------------------------------------------------

@@ -53,6 +53,8 @@ from .units import MB
 if TYPE_CHECKING:
     import httpx
 
+    from .measured import Generation
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = DEFAULT_OLLAMA_PORT
@@ -497,6 +499,30 @@ class OllamaClient:
             {"model": name, "prompt": "", "keep_alive": 0, "stream": False},
             name=name,
         )
+
+    def generate(
+        self,
+        name: str,
+        prompt: str,
+        *,
+        images: tuple[str, ...] = (),
+        options: Mapping[str, Any] | None = None,
+    ) -> Generation:
+        """One non-streaming ``/api/generate`` (``images`` base64-encoded) and Ollama's timing of it. Nothing
+        comes back until the answer is whole, so it may take the load timeout and as long again to generate.
+        Raises as ``load`` does."""
+        from .measured import Generation
+
+        body: dict[str, Any] = {
+            "model": name,
+            "prompt": prompt,
+            "stream": False,
+            "options": dict(options or {}),
+        }
+        body |= {"images": list(images)} if images else {}
+        doc = self._call("POST", "/api/generate", body, name=name, read_s=2 * self._load_timeout_s)
+        with self._translated(name):
+            return Generation.from_answer(_object(doc, "the answer"))
 
 
 def _hang_up(opened: list[httpx.Response]) -> None:

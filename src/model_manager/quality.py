@@ -12,6 +12,7 @@ architecture; never extrapolated past the largest or smallest known model. Peers
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ TEXT_BENCHMARK = "Open LLM Leaderboard v2 avg"
 """Hugging Face Open LLM Leaderboard v2: the normalised mean of its six benchmarks."""
 EMBEDDING_BENCHMARK = "MTEB en avg"
 """MTEB English: the mean over tasks (v1, or v2 where the entry says so)."""
+SHORT_NAMES = {VISION_BENCHMARK: "VLM", TEXT_BENCHMARK: "LLM", EMBEDDING_BENCHMARK: "MTEB"}
+"""How a table names each set in a narrow column."""
 SOURCE_KINDS = ("measured", "published", "estimate")
 """How a ``quality_source`` begins: an independent leaderboard, the model's makers, or a placement."""
 
@@ -108,3 +111,27 @@ def estimate_quality(
         f"on the {benchmark} scale, not measured"
     )
     return QualityEstimate(round(min(100.0, max(0.0, score)), 2), source, benchmark)
+
+
+class Standings:
+    """Where a score stands in its benchmark set: the share of the catalog's scored models on the same set
+    that score lower (a tie counts half), 0–1.
+
+    Scores of two sets say nothing of each other, so a ranking over models of different sets compares their
+    standings instead; within one set the standing orders models as their scores do."""
+
+    def __init__(self, entries: Iterable[CatalogEntry]) -> None:
+        scores: dict[str, list[float]] = {}
+        for e in entries:
+            if e.quality_score is not None and e.quality_benchmark:
+                scores.setdefault(e.quality_benchmark, []).append(float(e.quality_score))
+        self._scores = {benchmark: sorted(found) for benchmark, found in scores.items()}
+
+    def of(self, score: float | None, benchmark: str) -> float | None:
+        """The standing of ``score`` on ``benchmark``; None without a score or a set to place it in."""
+        scores = self._scores.get(benchmark)
+        if score is None or not scores:
+            return None
+        below = bisect_left(scores, score)
+        ties = bisect_right(scores, score) - below
+        return (below + ties / 2) / len(scores)

@@ -103,9 +103,12 @@ class ModelManager(ManagerCore):
         """Remove ``name`` from Ollama; refuses the current model."""
         return self._answer_message(lambda: self.delete(name))
 
-    def recommend_model(self, vram_gb: float | None = None, priority: str = "balanced") -> str | None:
-        """The best catalog model of ``priority`` that fits in ``vram_gb``, or None. See ``recommend``."""
-        result = self._answer(lambda: self.recommend(vram_gb, priority), None)
+    def recommend_model(
+        self, vram_gb: float | None = None, priority: str = "balanced", *, capability: str | None = None
+    ) -> str | None:
+        """The best catalog model of ``priority`` (with ``capability``, e.g. "vision") that fits in
+        ``vram_gb``, or None. See ``recommend``."""
+        result = self._answer(lambda: self.recommend(vram_gb, priority, capability=capability), None)
         return result.model if result else None
 
     def get_model_statistics(self, name: str) -> dict[str, Any] | None:

@@ -1,5 +1,19 @@
-"""Answers to "which model?" and "does it fit?": the records, the ranking rule (pure functions over
-candidates that carry the memory each needs), and how a candidate's fit orders and explains it."""
+"""Answers to "which model?" and "does it fit?": the records, the ranking rules and the reasons, as pure
+functions over candidates that carry their verdict, their speed here and their quality standing
+(``recommender.Recommender`` builds them).
+
+The rules (docs/recommendations.md):
+
+* **Fit first.** Candidates that fit fully at the context Ollama would use in this memory come first; a
+  partial fit is recommended only when nothing fits fully, and its reason says so.
+* **quality** ranks by quality standing (``quality.Standings``: within one benchmark set the same order as
+  the score; across sets, the share of the catalog's models on the same set that score lower).
+* **balanced** ranks by the standing weighed by speed: times ``min(1, tokens/s ÷ BALANCED_SPEED_TPS)``, so
+  only a model slower than that loses, in proportion.
+* **speed** ranks by generation speed here (measured when a benchmark or recorded use has timed it, else
+  estimated from memory bandwidth).
+* Then parameter counts, then installed models, then the name: they break ties only.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +21,63 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .types import ModelInfo, Priority
+from .quality import is_estimate
+from .types import Capability, ModelInfo, Priority
 
 if TYPE_CHECKING:
     from .memory.fit import Memory
     from .memory.verdict import Verdict
+    from .speed import Speed
+
+BALANCED_SPEED_TPS = 20.0
+"""Tokens per second below which ``balanced`` discounts a model's standing in proportion (a 200-token
+critique of a photo in ten seconds)."""
 
 
 @dataclass(frozen=True)
 class Candidate:
     """A model considered for a recommendation: it is compatible, needing ``required_vram_gb``; ``verdict``
-    is the same verdict ``check`` gives it in the same memory."""
+    is the same verdict ``check`` gives it in the same memory, ``speed`` its generation speed here and
+    ``standing`` its quality standing (None without a score)."""
 
     info: ModelInfo
     required_vram_gb: float
     max_context: int | None
     verdict: Verdict | None = None
+    speed: Speed | None = None
+    standing: float | None = None
 
     @property
     def fits_at_default(self) -> bool:
         return self.verdict is not None and self.verdict.fits_at_default
 
+    @property
+    def tokens_per_second(self) -> float | None:
+        return self.speed.tokens_per_second if self.speed is not None else None
+
+    @property
+    def balance(self) -> float | None:
+        """The standing weighed by speed (``balanced``); an unknown speed is not counted against it."""
+        if self.standing is None:
+            return None
+        tps = self.tokens_per_second
+        return self.standing * (1.0 if tps is None else min(1.0, tps / BALANCED_SPEED_TPS))
+
     def to_dict(self) -> dict[str, Any]:
-        s = self.info.stats
+        s, info = self.info.stats, self.info
         out: dict[str, Any] = {
-            "name": self.info.name,
+            "name": info.name,
             "required_vram_gb": self.required_vram_gb,
             "max_context": self.max_context,
-            "installed": self.info.installed,
-            "parameter_count": self.info.parameter_count,
+            "installed": info.installed,
+            "parameter_count": info.parameter_count,
+            "capabilities": list(info.capabilities),
+            "quality_score": info.quality_score,
+            "quality_benchmark": info.quality_benchmark,
+            "quality_estimated": is_estimate(info.quality_source),
+            "quality_standing": None if self.standing is None else round(self.standing, 3),
+            "tokens_per_second": self.tokens_per_second,
+            "speed_source": self.speed.source if self.speed is not None else None,
             "avg_inference_time": s.avg_inference_time,
             "usage_count": s.usage_count,
         }
@@ -66,15 +108,20 @@ class Recommendation:
     reason: str
     candidates: tuple[Candidate, ...] = field(default=())
     memory: Memory | None = None
+    priority: Priority = Priority.BALANCED
+    capability: Capability | None = None
 
     @property
     def best(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
 
     def to_dict(self) -> dict[str, Any]:
+        best = self.best
         out: dict[str, Any] = {
             "model": self.model,
             "reason": self.reason,
+            "capability": self.capability.value if self.capability else None,
+            "fits_fully": best.fits_at_default if best is not None else None,
             "candidates": [c.to_dict() for c in self.candidates],
         }
         if self.memory is not None:
@@ -86,38 +133,66 @@ class Recommendation:
         return out
 
 
-def rank(candidates: Iterable[Candidate], priority: Priority) -> list[Candidate]:
-    """Best first.
+def _low_first(value: float | None) -> float:
+    return -value if value is not None else 1.0
 
-    ``speed``: measured speed first (lowest average inference time among models with recorded usage),
-    then the fewest parameters. ``balanced`` and ``quality``: the most parameters, then the largest
-    requirement. Installed models win ties; the name breaks the rest.
-    """
-    if priority is Priority.SPEED:
-        return sorted(
-            candidates,
-            key=lambda c: (
-                0 if c.info.stats.usage_count else 1,
-                c.info.stats.avg_inference_time if c.info.stats.usage_count else c.info.parameter_count,
-                0 if c.info.installed else 1,
-                c.info.name,
-            ),
-        )
+
+def rank(candidates: Iterable[Candidate], priority: Priority) -> list[Candidate]:
+    """Best first: those that fit fully at Ollama's default context, then the rest, each group by the
+    priority's rule (the module's docstring); parameter counts, installed models and names break ties."""
+
+    def measure(c: Candidate) -> float | None:
+        if priority is Priority.SPEED:
+            return c.tokens_per_second
+        return c.balance if priority is Priority.BALANCED else c.standing
+
     return sorted(
         candidates,
         key=lambda c: (
+            0 if c.fits_at_default else 1,
+            _low_first(measure(c)),
+            _low_first(c.standing),
             -c.info.parameter_count,
-            -c.required_vram_gb,
             0 if c.info.installed else 1,
             c.info.name,
         ),
     )
 
 
-def prefer_full_fit(ranked: Iterable[Candidate]) -> list[Candidate]:
-    """``ranked`` with the candidates that fit fully at Ollama's default context first, each group in its
-    ranked order: a model that would run partly on the CPU at the default is offered only after them."""
-    return sorted(ranked, key=lambda c: 0 if c.fits_at_default else 1)
+# --- reasons ---------------------------------------------------------------------------------------
+
+
+def gb_text(gb: float) -> str:
+    """A memory figure in a sentence: "12", "7.5" (never "-0")."""
+    return f"{gb + 0.0:.1f}".removesuffix(".0")
+
+
+def speed_text(speed: Speed | None) -> str:
+    """ "~42.1 tok/s estimated", "38.4 tok/s measured here", or "speed unknown"."""
+    if speed is None:
+        return "speed unknown"
+    if speed.source == "measured":
+        return f"{speed.tokens_per_second:g} tok/s measured here"
+    return f"~{speed.tokens_per_second:g} tok/s estimated"
+
+
+def _subject(capability: Capability | None) -> str:
+    if capability is None:
+        return "quality score"
+    return "vision score" if capability is Capability.VISION else f"score with {capability.value}"
+
+
+def _score(c: Candidate, mixed: bool) -> str:
+    """The score, its set, whether it is an estimate, and (when sets were mixed) its standing."""
+    info = c.info
+    if info.quality_score is None:
+        return "no score"
+    text = f"{info.quality_score:g}, {info.quality_benchmark}"
+    if is_estimate(info.quality_source):
+        text += ", an estimate"
+    if mixed and c.standing is not None:
+        text += f"; above {c.standing:.0%} of the catalog's models on that set"
+    return text
 
 
 def context_clause(candidate: Candidate) -> str:
@@ -146,19 +221,42 @@ def _level_words(v: Verdict) -> str:
     return "does not fit" if v.level == "none" else "fits fully"
 
 
-def reason(best: Candidate, priority: Priority, available_gb: float) -> str:
-    """Why ``best`` was picked, in one sentence, with the context it fits at."""
-    stats = best.info.stats
-    if priority is Priority.SPEED and stats.usage_count:
-        why = f"fastest measured ({stats.avg_inference_time:.2f} s average)"
+def reason(
+    best: Candidate,
+    priority: Priority,
+    available_gb: float,
+    capability: Capability | None = None,
+    *,
+    mixed: bool = False,
+) -> str:
+    """Why ``best`` was picked, in one sentence: its score, its speed, its fit and the context. ``mixed``:
+    the candidates were on more than one benchmark set, so their standings were compared."""
+    subject, speed = _subject(capability), speed_text(best.speed)
+    if priority is Priority.SPEED:
+        seeing = f" {capability.value}" if capability else ""
+        head, tail = f"fastest{seeing} model ({speed})", f"; {subject} ({_score(best, mixed)})"
+    elif priority is Priority.BALANCED:
+        head, tail = f"best balance of {subject} ({_score(best, mixed)}) and speed ({speed})", ""
     else:
-        why = "smallest" if priority is Priority.SPEED else "most capable"
-    clause = context_clause(best)
-    context = f"; {clause}" if clause else ""
-    return (
-        f"{best.info.name}: {why} {priority.value} model that fits in {available_gb:.1f} GB "
-        f"(needs {best.required_vram_gb:.1f} GB{context})"
-    )
+        head, tail = f"best {subject} ({_score(best, mixed)})", f"; {speed}"
+    name, gb, v = best.info.name, gb_text(available_gb), best.verdict
+    if v is None or v.level is None:
+        return f"{name}: {head}; no architecture facts to judge its fit in {gb} GB{tail}"
+    if best.fits_at_default:
+        return f"{name}: {head} that fits fully in {gb} GB {v.settings_phrase()}{tail}"
+    nothing = f"nothing fits fully in {gb} GB at Ollama's default {v.default_context:,} context"
+    return f"{name}: {nothing}; {head} of those that fit partly: {context_clause(best)}{tail}"
+
+
+def nothing_reason(priority: Priority, capability: Capability | None, available_gb: float) -> str:
+    """Why there is no recommendation (the quick reference's answer is then None)."""
+    if capability is Capability.EMBEDDING:
+        return (
+            f"no {priority.value} model has the embedding capability: embedding models are of the "
+            "specialized purpose (list them with purpose specialized)"
+        )
+    what = f"{capability.value} {priority.value}" if capability else priority.value
+    return f"no {what} model in the catalog fits in {available_gb:.1f} GB"
 
 
 @dataclass(frozen=True)

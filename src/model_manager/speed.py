@@ -236,6 +236,10 @@ llama.cpp attends over the filled cells only, so a larger context costs nothing 
 DEFAULT_HOST = host_memory()
 """Host RAM whose configuration is not known: dual-channel DDR4-3200, the slowest common desktop setup."""
 UNKNOWN_GPU = MemorySystem("a GPU not in the bandwidth table (assumed RTX 3070 class)", 448, "gddr", NVIDIA)
+GIVEN_GPU = MemorySystem(
+    "a GPU with the memory given, of a type not known (assumed RTX 3070 class)", 448, "gddr", NVIDIA
+)
+"""What a VRAM figure passed as an argument stands for: a GPU of that size, which need not be this machine's."""
 
 
 # ---------------------------------------------------------------------------------- bytes per token

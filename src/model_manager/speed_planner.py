@@ -3,8 +3,10 @@ bandwidth (``speed.lookup_bandwidth``), the memory planner's estimate for the KV
 ``speed.estimate_speed`` for the figure.
 
 A model that does not fit fully is read partly from host RAM, in the share of its layers that Ollama
-would leave on the CPU. The KV cache is read as far as ``filled_tokens`` fill it. Embedding models
-generate no text and get no speed.
+would leave on the CPU. The KV cache is read as far as ``filled_tokens`` fill it. A memory passed in as a
+figure stands for a GPU of that size whose type is unknown (``speed.GIVEN_GPU``). Embedding models
+generate no text and get no speed. Where this machine has measured a model (``measured``: a benchmark or
+uses recorded with token counts, see ``benchmark.Benchmarks``), the measured figure replaces the estimate.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .memory.estimator import MemoryEstimate
-from .memory.fit import layers
+from .memory.fit import ARGUMENT, layers
 from .memory.sizing import sizing_of
 from .speed import (
     DEFAULT_HOST,
     FILLED_CONTEXT_TOKENS,
+    GIVEN_GPU,
     UNKNOWN_GPU,
     MemorySystem,
     Speed,
     bytes_per_token,
     estimate_speed,
     lookup_bandwidth,
+    prefer_measured,
 )
 from .types import ModelInfo
 from .units import gib_bytes
@@ -71,14 +75,21 @@ def _unknown(backend: str) -> tuple[float, str, str]:
 
 
 class SpeedPlanner:
-    """Estimated generation speed of model records, in the memory and at the settings of their fit verdict
-    (this machine's kind of memory either way)."""
+    """Generation speed of model records: measured here where ``measured`` has a figure, else estimated in
+    the memory and at the settings of their fit verdict (this machine's kind of memory either way)."""
 
-    def __init__(self, gpu: Callable[[], GPUManager], *, filled_tokens: int = FILLED_CONTEXT_TOKENS) -> None:
+    def __init__(
+        self,
+        gpu: Callable[[], GPUManager],
+        *,
+        filled_tokens: int = FILLED_CONTEXT_TOKENS,
+        measured: Callable[[ModelInfo], Speed | None] = lambda info: None,
+    ) -> None:
         self._gpu = gpu
         self.filled_tokens = filled_tokens
+        self._measured = measured
         self._machine: Machine | None = None
-        self._cache: dict[tuple[str, str, bool, int, str | None], tuple[MemoryEstimate, Speed]] = {}
+        self._cache: dict[tuple[str, str, bool, str, int, str | None], tuple[MemoryEstimate, Speed]] = {}
 
     def machine(self) -> Machine:
         if self._machine is None:
@@ -86,17 +97,37 @@ class SpeedPlanner:
         return self._machine
 
     def speed(self, info: ModelInfo, verdict: Verdict) -> Speed | None:
+        """The measured speed of ``info``, else the estimate as ``verdict`` places it; None for a model that
+        generates no text or that nothing describes."""
+        if "completion" not in info.capabilities:
+            return None
+        return prefer_measured(self._measured(info), self.estimate(info, verdict))
+
+    def estimate(self, info: ModelInfo, verdict: Verdict) -> Speed | None:
         """The estimate for ``info`` as ``verdict`` places it; None for a model that generates no text or
         that nothing describes."""
         estimate, sizing = verdict.estimate, sizing_of(info)
         if "completion" not in info.capabilities or estimate is None or sizing is None:
             return None
-        key = (info.key, info.ollama_tag, info.installed, verdict.memory.available_bytes, verdict.level)
+        memory = verdict.memory
+        key = (
+            info.key,
+            info.ollama_tag,
+            info.installed,
+            memory.source,
+            memory.available_bytes,
+            verdict.level,
+        )
         cached = self._cache.get(key)
         # The planner's estimate is rebuilt when installed models change; the speed follows it.
         if cached is not None and cached[0] is estimate:
             return cached[1]
-        machine = self.machine()
+        # A figure passed in is a GPU of that size, not necessarily this one: GPU detection is not asked.
+        machine = (
+            Machine(GIVEN_GPU, DEFAULT_HOST, memory.available_bytes)
+            if memory.source == ARGUMENT
+            else self.machine()
+        )
         read = bytes_per_token(
             sizing.model_info,
             sizing.weights_bytes,

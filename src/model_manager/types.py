@@ -12,10 +12,13 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ModelManagerError
 from .units import GIB
+
+if TYPE_CHECKING:
+    from .measured import MeasuredSpeed
 
 _E = TypeVar("_E", bound="_Words")
 
@@ -264,8 +267,11 @@ class Statistics:
     name: str
     stats: ModelStats
     installed: bool
+    measured: MeasuredSpeed | None = None
+    """Generation speed measured on this Ollama host (benchmarks and uses recorded with token counts)."""
 
     def to_dict(self) -> dict[str, Any]:
+        m = self.measured
         return {
             "name": self.name,
             "usage_count": self.stats.usage_count,
@@ -273,6 +279,9 @@ class Statistics:
             "avg_inference_time": self.stats.avg_inference_time,
             "success_rate": self.stats.success_rate,
             "installed": self.installed,
+            "measured_tokens_per_second": m.tokens_per_second if m else None,
+            "speed_samples": m.samples if m else 0,
+            "benchmark": m.benchmark.to_dict() if m and m.benchmark else None,
         }
 
 
@@ -365,3 +374,14 @@ class Health:
         if self.ollama_failure is not None:
             ollama["error"] = self.ollama_failure.message
         return {"store": store, "ollama": ollama, "ok": self.ok}
+
+
+class Capability(_Words):
+    """What a recommendation may ask a model to do: Ollama's capability words (``/api/show``
+    ``capabilities``) that say what a model can be used for."""
+
+    COMPLETION = "completion"
+    VISION = "vision"
+    TOOLS = "tools"
+    THINKING = "thinking"
+    EMBEDDING = "embedding"

@@ -10,7 +10,8 @@ and metrics registry, never the manager: closing the manager stays with whoever 
       common.py     the app's parts as dependencies, the success envelope, documented statuses
       routes.py     models, operations, metadata and service endpoints, one manager call each
       downloads.py  download-job endpoints and their event stream
-      jobs.py       the download jobs themselves (background pulls kept in the store)
+      benchmarks.py benchmark jobs and their endpoints (on the download jobs' machinery)
+      jobs.py       the jobs themselves (background pulls and benchmarks kept in the store)
       schemas.py    request bodies and documented response shapes
       errors.py     the error envelope for every failure
       metrics.py    Prometheus metrics in a per-app registry
@@ -35,7 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ModelManagerError
 from ..manager import ManagerCore
-from . import dashboard, docs, downloads, machine, routes
+from . import benchmarks, dashboard, docs, downloads, machine, routes
 from .errors import handle_error
 from .guard import DEFAULT_MAX_BODY_BYTES, Guard
 from .jobs import DownloadJobs
@@ -48,7 +49,8 @@ switching and usage statistics.
 
 Every answer is JSON with `success`. Failures carry `error` (a stable code), `message` and `solution`.
 Requests that change state send `Content-Type: application/json`. Downloads run as background jobs:
-`POST /api/model/download` answers 202 with the job; follow it at `/api/model/download/{id}/events`."""
+`POST /api/model/download` answers 202 with the job; follow it at `/api/model/download/{id}/events`.
+Benchmarks run as jobs the same way (`POST /api/model/benchmark`)."""
 
 
 def _version() -> str:
@@ -82,11 +84,13 @@ def create_app(
         on_finish=metrics.job_finished,
     )
     metrics.count_active_with(jobs.active_count)
+    benchmark_jobs = benchmarks.BenchmarkJobs(manager, max_parallel=1)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(jobs.close)
+        await run_in_threadpool(benchmark_jobs.close)
 
     # docs_url/redoc_url None: FastAPI's own pages load Swagger UI and ReDoc from a CDN; docs.py serves
     # the copies shipped in the package instead.
@@ -100,10 +104,12 @@ def create_app(
     )
     app.state.manager = manager
     app.state.jobs = jobs
+    app.state.benchmarks = benchmark_jobs
     app.state.metrics = metrics
     app.state.listings = {}
     app.include_router(routes.router)
     app.include_router(downloads.router)
+    app.include_router(benchmarks.router)
     app.include_router(machine.router)
     app.include_router(dashboard.router)
     app.include_router(docs.router)

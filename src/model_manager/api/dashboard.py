@@ -97,7 +97,7 @@ def dashboard(request: Request) -> JSONResponse:
 
 OPTIONAL = {
     "plan": ("POST", "/api/model/plan"),
-    "bench": ("POST", "/api/model/bench"),
+    "bench": ("POST", "/api/model/benchmark"),
     "usage_history": ("GET", "/api/model/usage/llama3.2:1b/history"),
 }
 """The optional operations the page can use, each as a request that only a server with it would route."""

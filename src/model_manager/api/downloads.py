@@ -17,6 +17,7 @@ from . import schemas as s
 from .common import COMMON_ERRORS, JSON_ONLY, ORIGIN_ERRORS, Jobs, accepted, doc, error_doc, ok
 from .errors import envelope
 from .jobs import ACTIVE
+from .jobs import Jobs as JobsOfAKind
 
 router = APIRouter()
 
@@ -59,8 +60,13 @@ EVENTS_DOC: dict[int | str, dict[str, Any]] = {
 )
 async def download(jobs: Jobs, body: s.DownloadRequest) -> JSONResponse:
     """Start (or join) a background download; ``"wait": true`` blocks until it ends."""
-    job, started = await run_in_threadpool(jobs.start, body.model)
-    if not body.wait:
+    return await start_job(jobs, body.model, body.wait)
+
+
+async def start_job(jobs: JobsOfAKind, model: str, wait: bool) -> JSONResponse:
+    """Start (or join) ``model``'s job: 202 with it at once, or (``wait``) its end, as success or failure."""
+    job, started = await run_in_threadpool(jobs.start, model)
+    if not wait:
         return accepted(job=job, started=started)
     job = await jobs.ended(job["id"])
     if job["status"] == "succeeded":
@@ -108,7 +114,12 @@ def cancel_download(jobs: Jobs, job_id: str) -> JSONResponse:
 )
 async def download_events(jobs: Jobs, job_id: str) -> StreamingResponse:
     """Follow a job live. Closing the stream does not cancel the job."""
-    await run_in_threadpool(jobs.get, job_id)  # 404 before the stream starts
+    return await job_events(jobs, job_id)
+
+
+async def job_events(jobs: JobsOfAKind, job_id: str) -> StreamingResponse:
+    """A job's Server-Sent Events (404 before the stream starts for an unknown job)."""
+    await run_in_threadpool(jobs.get, job_id)
     return StreamingResponse(
         _sse(jobs.follow(job_id)),
         media_type="text/event-stream",

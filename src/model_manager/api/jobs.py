@@ -1,7 +1,8 @@
-"""Download jobs: each pull runs on a background thread, so no HTTP request has to outlive it.
+"""Background jobs: each pull (or benchmark) runs on a background thread, so no HTTP request outlives it.
 
 Pulling a 40 GB model takes longer than any HTTP timeout, so the REST API starts a job and answers at
-once. The rules:
+once. ``Jobs`` holds the machinery; ``DownloadJobs`` pulls, and ``api.benchmarks.BenchmarkJobs``
+benchmarks (each kind names its errors in a ``JobKind``, and its rows carry the kind). The rules:
 
 * One job per model at a time: starting a model whose job is queued or running joins that job.
 * At most ``max_parallel`` pulls run at once; the others wait as "queued".
@@ -23,29 +24,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import (
-    DownloadCancelledError,
-    DownloadInterruptedError,
-    InternalError,
-    JobConflictError,
-    JobNotFoundError,
-    ModelManagerError,
-)
+from ..errors import InternalError, ModelManagerError
 from ..liveness import is_alive, process_token
 from ..names import name_key
 from ..store import utc_now
+from .job_record import DOWNLOAD, Job, JobKind
 
 if TYPE_CHECKING:
     from ..manager import ManagerCore
+    from ..types import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +50,7 @@ KEEP_FINISHED = 500
 """Finished jobs kept in the store (older ones are pruned when a job ends)."""
 KEEP_IN_MEMORY = 100
 
-# Owners ("<pid>:<start>/<instance>") of the DownloadJobs objects alive in this process: a job whose
+# Owners ("<pid>:<start>/<instance>") of the Jobs objects alive in this process: a job whose
 # owner is this process but not one of these was left behind by an object that is gone.
 _LIVE_OWNERS: set[str] = set()
 
@@ -66,85 +61,6 @@ class _Cancelled(Exception):
 
 class _Stopping(Exception):
     """Raised from the progress callback to stop a pull because the jobs are closing."""
-
-
-@dataclass
-class Job:
-    """One download job as clients see it."""
-
-    id: str
-    model: str
-    key: str
-    status: str = "queued"
-    completed: int = 0
-    total: int = 0
-    detail: str = ""
-    """Ollama's last status line ("pulling manifest", "pulling 6a0746a1ec1a", "success")."""
-    error: dict[str, str] | None = None
-    message: str | None = None
-    attempts: int = 1
-    created_at: str = ""
-    updated_at: str = ""
-    finished_at: str | None = None
-
-    @property
-    def percent(self) -> float:
-        if self.status == "succeeded":
-            return 100.0
-        return round(min(100.0, 100.0 * self.completed / self.total), 1) if self.total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "model": self.model,
-            "status": self.status,
-            "completed": self.completed,
-            "total": self.total,
-            "percent": self.percent,
-            "detail": self.detail,
-            "error": self.error,
-            "message": self.message,
-            "attempts": self.attempts,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "finished_at": self.finished_at,
-        }
-
-    def to_row(self, owner: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "model": self.model,
-            "model_key": self.key,
-            "status": self.status,
-            "completed": self.completed,
-            "total": self.total,
-            "detail": self.detail,
-            "error": json.dumps(self.error) if self.error else None,
-            "message": self.message,
-            "owner": owner,
-            "attempts": self.attempts,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "finished_at": self.finished_at,
-        }
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Job:
-        return cls(
-            id=row["id"],
-            model=row["model"],
-            key=row["model_key"],
-            status=row["status"],
-            completed=row["completed"],
-            total=row["total"],
-            detail=row["detail"],
-            error=json.loads(row["error"]) if row["error"] else None,
-            message=row["message"],
-            attempts=row["attempts"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            finished_at=row["finished_at"],
-        )
 
 
 Watcher = tuple[asyncio.AbstractEventLoop, asyncio.Event]
@@ -164,8 +80,11 @@ class _Live:
     watchers: set[Watcher] = field(default_factory=set)
 
 
-class DownloadJobs:
-    """The download jobs of one server process over one manager (and its store)."""
+class Jobs:
+    """The jobs of one kind in one server process over one manager (and its store); a subclass names the
+    kind and does the work (``_work``)."""
+
+    kind: ClassVar[JobKind] = DOWNLOAD
 
     def __init__(
         self,
@@ -196,7 +115,7 @@ class DownloadJobs:
         write lock, so two processes doing this at once agree)."""
         interrupted = self.store.interrupt_jobs(_orphaned, utc_now())
         if interrupted:
-            log.info("download jobs whose server is gone, now interrupted: %s", ", ".join(interrupted))
+            log.info("jobs whose server is gone, now interrupted: %s", ", ".join(interrupted))
 
     def _row(
         self, row: dict[str, Any] | None, reread: Callable[[], dict[str, Any] | None]
@@ -210,16 +129,16 @@ class DownloadJobs:
     # --- starting, reading, cancelling ------------------------------------------------------------
 
     def start(self, name: str) -> tuple[dict[str, Any], bool]:
-        """Start pulling ``name``, or join its queued or running job. Returns (job, started).
+        """Start the job for ``name``, or join its queued or running one. Returns (job, started).
 
-        An interrupted job of the same model is resumed under its id. Raises InvalidModelNameError,
-        DownloadInterruptedError when the jobs are closing.
+        An interrupted job of the same model is resumed under its id. Raises InvalidModelNameError, the
+        kind's ``interrupted`` error when the jobs are closing.
         """
         model = self.manager.canonical_name(name)
         key = name_key(model)
         with self._lock:
             if self._closing.is_set():
-                raise DownloadInterruptedError("the server is stopping")
+                raise self.kind.interrupted("the server is stopping")
             live = self._active.get(key)
             if live is not None:
                 return live.job.to_dict(), False
@@ -227,14 +146,17 @@ class DownloadJobs:
             self._live[live.job.id] = live
             self._active[key] = live
             self._persist(live)
-            thread = threading.Thread(target=self._run, args=(live,), name=f"pull-{live.job.id}", daemon=True)
+            thread = threading.Thread(
+                target=self._run, args=(live,), name=f"{self.kind.name}-{live.job.id}", daemon=True
+            )
             self._threads[live.job.id] = thread
             thread.start()
             return live.job.to_dict(), True
 
     def _new_or_resumed(self, model: str, key: str) -> Job:
         now = utc_now()
-        previous = self._row(self.store.latest_job(key), lambda: self.store.latest_job(key))
+        kind = self.kind.name
+        previous = self._row(self.store.latest_job(key, kind), lambda: self.store.latest_job(key, kind))
         if previous is not None and previous["status"] == "interrupted":
             job = Job.from_row(previous)
             # Progress restarts with this attempt's lines (the first ones report what is already on disk).
@@ -249,10 +171,10 @@ class DownloadJobs:
                 attempts=job.attempts + 1,
                 updated_at=now,
             )
-        return Job(id=uuid.uuid4().hex[:16], model=model, key=key, created_at=now, updated_at=now)
+        return Job(id=uuid.uuid4().hex[:16], model=model, key=key, created_at=now, updated_at=now, kind=kind)
 
     def get(self, job_id: str) -> dict[str, Any]:
-        """The job's current state. Raises JobNotFoundError."""
+        """The job's current state. Raises the kind's ``not_found`` error."""
         with self._lock:
             live = self._live.get(job_id)
             if live is not None:
@@ -261,12 +183,12 @@ class DownloadJobs:
 
     def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest jobs first, live state for the ones running here."""
-        rows = self.store.list_jobs(limit)
+        rows = self.store.list_jobs(limit, self.kind.name)
         with self._lock:
             foreign = [r for r in rows if r["status"] in ACTIVE and r["id"] not in self._live]
         if any(_orphaned(r["owner"] or "") for r in foreign):
             self._interrupt_orphans()
-            rows = self.store.list_jobs(limit)
+            rows = self.store.list_jobs(limit, self.kind.name)
         with self._lock:
             return [
                 self._live[r["id"]].job.to_dict() if r["id"] in self._live else Job.from_row(r).to_dict()
@@ -276,8 +198,8 @@ class DownloadJobs:
     def cancel(self, job_id: str, wait_s: float = 2.0) -> dict[str, Any]:
         """Cancel a queued, running or interrupted job; wait up to ``wait_s`` for it to stop.
 
-        Returns the job (still "running" if the pull has not reached its next progress line).
-        Raises JobNotFoundError, JobConflictError when the job has ended or another process runs it.
+        Returns the job (still "running" if the work has not reached its next progress line). Raises
+        the kind's ``not_found``, or ``conflict`` when the job has ended or another process runs it.
         """
         with self._lock:
             live = self._live.get(job_id)
@@ -290,7 +212,7 @@ class DownloadJobs:
         job = live.job if live is not None else self._stored(job_id)
         if job.status == "interrupted":
             now = utc_now()
-            error = DownloadCancelledError(job.model).to_dict()
+            error = self.kind.cancelled(job.model).to_dict()
             cancelled = replace(job, status="cancelled", error=error, updated_at=now, finished_at=now)
             self.store.save_job(cancelled.to_row(self.owner))
             if live is not None:
@@ -298,12 +220,12 @@ class DownloadJobs:
                     live.job = cancelled
             return cancelled.to_dict()
         why = "runs in another server process" if job.status in ACTIVE else f"has already {job.status}"
-        raise JobConflictError(f"job {job_id} ({job.model}) {why}")
+        raise self.kind.conflict(f"job {job_id} ({job.model}) {why}")
 
     def _stored(self, job_id: str) -> Job:
         row = self._row(self.store.get_job(job_id), lambda: self.store.get_job(job_id))
-        if row is None:
-            raise JobNotFoundError(job_id)
+        if row is None or row["kind"] != self.kind.name:
+            raise self.kind.not_found(job_id)
         return Job.from_row(row)
 
     def active_count(self) -> int:
@@ -312,7 +234,7 @@ class DownloadJobs:
             return len(self._active)
 
     def wait(self, job_id: str, timeout_s: float | None = None) -> dict[str, Any]:
-        """Block until the job ends (or ``timeout_s`` passes); return its state. Raises JobNotFoundError."""
+        """Block until the job ends (or ``timeout_s`` passes); return its state. Raises ``not_found``."""
         with self._lock:
             live = self._live.get(job_id)
         if live is not None:
@@ -322,7 +244,7 @@ class DownloadJobs:
     async def follow(self, job_id: str, keepalive_s: float = 15.0) -> AsyncIterator[dict[str, Any] | None]:
         """Yield the job on every change until it ends; None after ``keepalive_s`` without one.
 
-        A job not run by this process is yielded once. Raises JobNotFoundError.
+        A job not run by this process is yielded once. Raises the kind's ``not_found`` error.
         """
         with self._lock:
             live = self._live.get(job_id)
@@ -352,10 +274,7 @@ class DownloadJobs:
                 live.watchers.discard(watcher)
 
     async def ended(self, job_id: str) -> dict[str, Any]:
-        """Wait, without holding a thread, until the job ends; return its final state.
-
-        Raises JobNotFoundError.
-        """
+        """Wait, without holding a thread, until the job ends; return its final state (raises ``not_found``)."""
         last: dict[str, Any] | None = None
         async for update in self.follow(job_id, keepalive_s=3600.0):
             last = update or last
@@ -372,42 +291,47 @@ class DownloadJobs:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             for live in list(self._active.values()):
-                # Still inside a silent pull: record it as interrupted now; the worker may yet finish it.
+                # Still inside silent work: record it as interrupted now; the worker may yet finish it.
                 live.job = replace(live.job, status="interrupted", updated_at=utc_now())
                 self._persist(live)
         _LIVE_OWNERS.discard(self.owner)
 
     # --- the worker ---------------------------------------------------------------------------
 
+    def _work(self, model: str, progress: ProgressCallback) -> tuple[str, dict[str, Any] | None]:
+        """Do the job's work for ``model``, calling ``progress`` as it goes; (message, result)."""
+        raise NotImplementedError
+
     def _run(self, live: _Live) -> None:
         if not self._take_slot(live):
             return
+        model, kind = live.job.model, self.kind
         try:
             self._update(live, status="running", persist=True)
             try:
-                message = self.manager.download(live.job.model, functools.partial(self._progress, live))
+                message, result = self._work(model, functools.partial(self._progress, live))
             except _Cancelled:
-                self._finish(live, "cancelled", error=DownloadCancelledError(live.job.model).to_dict())
+                self._finish(live, "cancelled", error=kind.cancelled(model).to_dict())
             except _Stopping:
-                self._finish(live, "interrupted", error=DownloadInterruptedError(live.job.model).to_dict())
+                self._finish(live, "interrupted", error=kind.interrupted(model).to_dict())
             except ModelManagerError as exc:
                 self._finish(live, "failed", error=exc.to_dict())
             except Exception as exc:
-                log.exception("download job %s failed", live.job.id)
+                log.exception("%s job %s failed", kind.name, live.job.id)
                 self._finish(live, "failed", error=InternalError(f"{type(exc).__name__}: {exc}").to_dict())
             else:
-                self._finish(live, "succeeded", message=message)
+                self._finish(live, "succeeded", message=message, result=result)
         finally:
             self._slots.release()
 
     def _take_slot(self, live: _Live) -> bool:
-        """Wait for a free pull slot; False (and the job ended) when cancelled or closing meanwhile."""
+        """Wait for a free slot; False (and the job ended) when cancelled or closing meanwhile."""
         while not self._slots.acquire(timeout=0.1):
             if live.cancel.is_set():
-                self._finish(live, "cancelled", error=DownloadCancelledError(live.job.model).to_dict())
+                self._finish(live, "cancelled", error=self.kind.cancelled(live.job.model).to_dict())
                 return False
             if self._closing.is_set():
-                self._finish(live, "interrupted", error=DownloadInterruptedError(live.job.model).to_dict())
+                self._finish(live, "interrupted", error=self.kind.interrupted(live.job.model).to_dict())
                 return False
         return True
 
@@ -447,9 +371,16 @@ class DownloadJobs:
                     live.watchers.discard((loop, event))
 
     def _finish(
-        self, live: _Live, status: str, *, error: dict[str, str] | None = None, message: str | None = None
+        self,
+        live: _Live,
+        status: str,
+        *,
+        error: dict[str, str] | None = None,
+        message: str | None = None,
+        result: dict[str, Any] | None = None,
     ) -> None:
-        self._update(live, persist=True, status=status, error=error, message=message, finished_at=utc_now())
+        changes = {"status": status, "error": error, "message": message, "result": result}
+        self._update(live, persist=True, finished_at=utc_now(), **changes)
         with self._lock:
             if self._active.get(live.job.key) is live:
                 del self._active[live.job.key]
@@ -462,17 +393,17 @@ class DownloadJobs:
         try:
             self.store.prune_jobs(KEEP_FINISHED)
         except ModelManagerError as exc:
-            log.warning("could not prune old download jobs: %s", exc.message)
+            log.warning("could not prune old jobs: %s", exc.message)
         if self._on_finish is not None:
             self._on_finish(snapshot)
 
     def _persist(self, live: _Live) -> None:
-        """Write the job row (caller holds the lock); a store failure is logged, never fatal to the pull."""
+        """Write the job row (caller holds the lock); a store failure is logged, never fatal to the work."""
         live.persisted_at = time.monotonic()
         try:
             self.store.save_job(live.job.to_row(self.owner))
         except ModelManagerError as exc:
-            log.warning("could not record download job %s: %s", live.job.id, exc.message)
+            log.warning("could not record %s job %s: %s", self.kind.name, live.job.id, exc.message)
 
 
 def _orphaned(owner: str) -> bool:
@@ -485,3 +416,12 @@ def _orphaned(owner: str) -> bool:
     if not is_alive(process):
         return True
     return process == process_token() and owner not in _LIVE_OWNERS
+
+
+class DownloadJobs(Jobs):
+    """The download jobs: each pulls its model through ``manager.download``."""
+
+    kind = DOWNLOAD
+
+    def _work(self, model: str, progress: ProgressCallback) -> tuple[str, dict[str, Any] | None]:
+        return self.manager.download(model, progress), None

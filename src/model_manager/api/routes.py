@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..errors import InvalidRequestError
 from ..exchange import loads_document
-from ..types import ModelPurpose, Priority
+from ..types import ModelPurpose
 from ..units import MAX_GB
 from . import schemas as s
 from .common import (
@@ -171,10 +171,32 @@ def delete(
     responses=doc(s.RecommendResponse, *COMMON_ERRORS),
 )
 def recommend(manager: Manager, body: Annotated[s.RecommendRequest | None, Body()] = None) -> JSONResponse:
-    """The best catalog model for a priority within the VRAM (detected when not given)."""
+    """The best catalog model for a priority (and capability) within the VRAM (detected when not given),
+    with every candidate, best first."""
     body = body or s.RecommendRequest()
-    result = manager.recommend(body.available_vram_gb, body.priority)
-    return ok(**result.to_dict(), priority=Priority.parse(body.priority).value)
+    result = manager.recommend(body.available_vram_gb, body.priority, capability=body.capability)
+    return ok(**result.to_dict(), priority=result.priority.value)
+
+
+@router.post(
+    "/api/model/recommend/all",
+    dependencies=JSON_ONLY,
+    openapi_extra=BODY_REQUIRED_IN_DOCS,
+    tags=["operations"],
+    responses=doc(s.RecommendAllResponse, *COMMON_ERRORS),
+)
+def recommend_all(
+    manager: Manager, body: Annotated[s.RecommendAllRequest | None, Body()] = None
+) -> JSONResponse:
+    """The best catalog model of each priority (and of the capability) within the VRAM."""
+    body = body or s.RecommendAllRequest()
+    recs = manager.recommend_all(body.available_vram_gb, capability=body.capability)
+    answers = [{"priority": r.priority.value, **r.to_dict()} for r in recs]
+    shared = {k: answers[0][k] for k in ("capability", "available_vram_gb", "memory_source")}
+    for answer in answers:
+        for key in ("capability", "available_vram_gb", "memory_source", "memory"):
+            answer.pop(key, None)
+    return ok(**shared, recommendations=answers)
 
 
 @router.post(
@@ -255,7 +277,8 @@ def import_(manager: Manager, raw: Annotated[bytes, Depends(_raw_body)]) -> JSON
 )
 def usage(manager: Manager, metrics: Metrics, body: s.UsageRequest) -> JSONResponse:
     """Record one use of a model (for apps not written in Python); answers the name it is kept under."""
-    manager.record_usage(body.model, body.inference_time, body.success)
+    timing = body.timing.model_dump() if body.timing is not None else {}
+    manager.record_usage(body.model, body.inference_time, body.success, **timing)
     name = manager.canonical_name(body.model)
     metrics.usage(name, body.inference_time, body.success)
     return ok(model=name)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from ..ollama_defaults import KV_CACHE_TYPES
-from ..types import ModelPurpose, Priority
+from ..types import Capability, ModelPurpose, Priority
 from ..units import MAX_GB
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
@@ -58,6 +58,14 @@ class DownloadRequest(BaseModel):
     wait: bool = Field(default=False, description="Block until the download ends instead of answering 202")
 
 
+CAPABILITY_FIELD = Field(
+    default=None,
+    description=f"Only models that can do this, in Ollama's words: {', '.join(Capability.words())} (any case)",
+    examples=["vision"],
+    json_schema_extra={"enum": list(Capability.words())},
+)
+
+
 class RecommendRequest(BaseModel):
     model_config = _STRICT
     available_vram_gb: float | None = VRAM_FIELD
@@ -67,6 +75,13 @@ class RecommendRequest(BaseModel):
         examples=["balanced"],
         json_schema_extra={"enum": list(Priority.words())},
     )
+    capability: str | None = CAPABILITY_FIELD
+
+
+class RecommendAllRequest(BaseModel):
+    model_config = _STRICT
+    available_vram_gb: float | None = VRAM_FIELD
+    capability: str | None = CAPABILITY_FIELD
 
 
 class CompatibilityRequest(BaseModel):
@@ -97,11 +112,28 @@ class PlanRequest(BaseModel):
     )
 
 
+class UsageTiming(BaseModel):
+    """Ollama's timing of the use's generation (its answer's ``eval_count`` and ``eval_duration``)."""
+
+    model_config = _STRICT
+    eval_count: int = Field(ge=0, le=10**12, description="Tokens generated", examples=[120])
+    eval_duration_s: float = Field(ge=0, le=1e9, description="Seconds generating them", examples=[2.0])
+
+    @field_validator("eval_count", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        """JSON's 120.0 is the integer 120, as the schema says (true and false stay refused)."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class UsageRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
     inference_time: float = Field(ge=0, le=1e9, description="Seconds the inference took", examples=[2.5])
     success: bool = True
+    timing: UsageTiming | None = Field(
+        default=None, description="Adds the use to the generation speed measured here"
+    )
 
 
 class EmptyRequest(BaseModel):
@@ -214,6 +246,24 @@ class ModelMetadata(BaseModel):
     speed_basis: str | None = Field(default=None, description="How tokens_per_second was had, in one line")
 
 
+class BenchmarkResult(BaseModel):
+    """One benchmark on one Ollama host, from Ollama's own timing fields."""
+
+    model_config = _OPEN
+    model: str
+    host: str = Field(description="The Ollama host's name ('local': the configured one)")
+    ollama_tag: str
+    benchmarked_at: str
+    with_image: bool = Field(description="A vision model is sent the bundled test photo")
+    cold: bool = Field(description="The model was not loaded before, so load_s is a real load")
+    load_s: float = Field(description="load_duration")
+    first_token_s: float = Field(description="Approximated as load_duration + prompt_eval_duration")
+    prompt_tokens: int
+    prompt_tokens_per_second: float | None
+    eval_tokens: int
+    tokens_per_second: float | None = Field(description="eval_count / eval_duration")
+
+
 class ModelStatistics(BaseModel):
     model_config = _OPEN
     name: str
@@ -222,6 +272,13 @@ class ModelStatistics(BaseModel):
     avg_inference_time: float
     success_rate: float
     installed: bool
+    measured_tokens_per_second: float | None = Field(
+        default=None, description="Generation speed measured on this Ollama host (benchmarks and timed uses)"
+    )
+    speed_samples: int = Field(
+        default=0, description="The benchmarks and timed uses measured_tokens_per_second pools"
+    )
+    benchmark: BenchmarkResult | None = Field(default=None, description="The latest benchmark here")
 
 
 class ModelListResponse(BaseModel):
@@ -290,6 +347,7 @@ class DownloadJob(BaseModel):
     created_at: str
     updated_at: str
     finished_at: str | None
+    result: dict[str, Any] | None = Field(default=None, description="Always null for a download")
 
 
 class JobResponse(BaseModel):
@@ -317,6 +375,14 @@ class Candidate(BaseModel):
     context_length: int | None = Field(default=None, description="The context the fit is judged at")
     max_context: int | None = Field(default=None, description="The largest context that fits fully")
     fits_at_default: bool | None = Field(default=None, description="Fits fully at Ollama's default context")
+    quality_score: float | None = Field(default=None, description="0-100 on quality_benchmark")
+    quality_benchmark: str = ""
+    quality_estimated: bool = Field(default=False, description="The score is an estimate, not a measurement")
+    quality_standing: float | None = Field(
+        default=None, description="Share of the catalog's models on the same benchmark that score lower (0-1)"
+    )
+    tokens_per_second: float | None = Field(default=None, description="Generation speed here")
+    speed_source: Literal["estimated", "measured"] | None = None
 
 
 class RecommendResponse(BaseModel):
@@ -324,10 +390,34 @@ class RecommendResponse(BaseModel):
     success: Literal[True]
     model: str | None
     reason: str
-    candidates: list[Candidate]
+    capability: str | None = Field(description="The capability asked for (null: any)")
+    fits_fully: bool | None = Field(
+        description="Whether the pick fits fully at Ollama's default context (false: nothing does)"
+    )
+    candidates: list[Candidate] = Field(description="Best first")
     available_vram_gb: float
     memory_source: str = Field(description="detected, override or argument")
     priority: str
+
+
+class PriorityRecommendation(BaseModel):
+    model_config = _OPEN
+    priority: str
+    model: str | None
+    reason: str
+    fits_fully: bool | None
+    candidates: list[Candidate]
+
+
+class RecommendAllResponse(BaseModel):
+    model_config = _OPEN
+    success: Literal[True]
+    capability: str | None
+    available_vram_gb: float
+    memory_source: str = Field(description="detected, override or argument")
+    recommendations: list[PriorityRecommendation] = Field(
+        description="speed, balanced and quality, in that order"
+    )
 
 
 class CompatibilityResponse(BaseModel):

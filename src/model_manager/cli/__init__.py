@@ -21,10 +21,11 @@ from typing import Any
 from ..config import parse_gb
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, InvalidRequestError
 from ..ollama_defaults import KV_CACHE_TYPES
-from ..types import ModelPurpose, Priority
+from ..types import Capability, ModelPurpose, Priority
 
 PRIORITIES = Priority.words()
 PURPOSES = ModelPurpose.words()
+CAPABILITIES = Capability.words()
 
 
 def vram_figure(text: str) -> float:
@@ -122,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "second", nargs="?", metavar="PRIORITY", help=f"one of {', '.join(PRIORITIES)} (default balanced)"
     )
+    p.add_argument(
+        "--capability",
+        type=str.lower,
+        choices=CAPABILITIES,
+        metavar="C",
+        help=f"only models that can do this: {', '.join(CAPABILITIES)}",
+    )
+    p.add_argument("--all", action="store_true", help="the best model of each priority")
+
+    p = add("bench", "time a fixed prompt on an installed model through Ollama and keep its speed here")
+    p.add_argument("model", metavar="MODEL")
 
     p = add("stats", "usage statistics of every model, or of one")
     p.add_argument("model", nargs="?", metavar="MODEL")
@@ -245,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "recommend":
         tokens = [t for t in (args.first, args.second) if t is not None]
         args.vram, args.priority = parse_recommend_args(parser, tokens)
+        if args.all and any(t.strip().lower() in PRIORITIES for t in tokens):
+            parser.error("recommend --all answers for every priority; leave PRIORITY out")
     restore = _stop_on_signals()
     try:
         from .commands import run

@@ -18,7 +18,6 @@ from ..errors import (
     EXIT_FAILED,
     EXIT_OK,
     ModelManagerError,
-    NoRecommendationError,
 )
 from ..names import stored_name_key
 
@@ -38,6 +37,7 @@ from .operations import (
     cmd_sync,
     cmd_use,
 )
+from .recommending import cmd_bench, cmd_recommend
 
 # --- catalog commands (work while Ollama is down) ---------------------------------------------------
 
@@ -92,37 +92,6 @@ def _loaded_line(state: CurrentModel) -> str:
     if state.loaded is None:
         return "Loaded: unknown (Ollama did not say what it has loaded)"
     return NOT_LOADED[0].upper() + NOT_LOADED[1:]
-
-
-def cmd_recommend(ctx: Context) -> int:
-    a, m = ctx.args, ctx.manager
-    rec = m.recommend(a.vram, a.priority)
-    assert rec.memory is not None
-    vram, source = rec.memory.available_gb, rec.memory.source
-    known = ctx.installed_state()
-    if ctx.json:
-        ctx.emit(
-            {
-                **rec.to_dict(),
-                "priority": a.priority,
-                "vram_source": source,
-                "installed_state_known": known,
-            }
-        )
-        return EXIT_OK if rec.model else EXIT_FAILED
-    if rec.best is None:
-        return ctx.fail_with(
-            NoRecommendationError(rec.reason),
-            f"Use smaller model (try another priority, e.g. `model-manager recommend {vram:g} speed`)",
-        )
-    from .render import candidates_table
-
-    ctx.say(f"Recommended: {rec.model}")
-    ctx.say(f"Why: {rec.reason}" + source_note(rec.memory.label))
-    ctx.show(candidates_table([c.to_dict() for c in rec.candidates], rec.model, view=ctx.installed_view))
-    action = "use" if rec.best.info.installed else "pull"
-    ctx.say(f"Next: model-manager {action} {rec.model}")
-    return EXIT_OK
 
 
 def cmd_stats(ctx: Context) -> int:
@@ -190,6 +159,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "info": cmd_info,
     "check": cmd_check,
     "plan": cmd_plan,
+    "bench": cmd_bench,
     "pull": cmd_pull,
     "rm": cmd_rm,
     "use": cmd_use,

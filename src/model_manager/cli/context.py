@@ -99,6 +99,15 @@ class Context:
         if self.out.isatty():
             self.console.print(table)
             return
+        from .layout import FittedTable
+
+        if isinstance(table, FittedTable):
+            from .render import pipe_width
+
+            lines = table.plain(pipe_width())
+            if lines is not None:  # the lines rich would draw, without importing it
+                self.out.write("".join(line + "\n" for line in lines))
+                return
         # In a file or pipe, drop the padding rich adds after the last column, for diff and awk.
         with self.console.capture() as captured:
             self.console.print(table)

@@ -1,20 +1,22 @@
 """Human output: rich tables and the size formats of the quick reference's catalog ("4.7GB", "6GB", "26GB").
 
-Imported only by commands that print for people, so ``--json`` runs and ``--help`` never load rich.
+Imported only by commands that print for people, so ``--json`` runs and ``--help`` never load rich; rich
+itself is imported only to draw (piped tables that need none of it are written by ``FittedTable.plain``).
 Formatting helpers are pure functions so tests can pin the exact strings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO, Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any
 
 from ..config import process_environment
 from ..names import stored_name_key
 from .layout import Col, FittedTable
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 PIPE_WIDTH = 200
 """Console width when output is not a terminal: wide enough that table rows never wrap in a file."""
@@ -22,9 +24,20 @@ PIPE_WIDTH = 200
 
 def make_console(stream: IO[str]) -> Console:
     """A console on ``stream``; not a terminal means no colour codes and no wrapping at 80 columns."""
+    from rich.console import Console
+
     is_tty = stream.isatty()
     width = None if is_tty or process_environment().get("COLUMNS") else PIPE_WIDTH
     return Console(file=stream, width=width, highlight=False, soft_wrap=False, emoji=False)
+
+
+def pipe_width() -> int:
+    """The width ``make_console`` gives output that is not a terminal: ``COLUMNS`` when it is a number (as
+    rich reads it), rich's 80 when it is set to anything else, else ``PIPE_WIDTH``."""
+    columns = process_environment().get("COLUMNS")
+    if not columns:
+        return PIPE_WIDTH
+    return int(columns) if columns.isdigit() else 80
 
 
 # --- formats -------------------------------------------------------------------------------------
@@ -129,6 +142,8 @@ def installed(value: bool, view: str = "known") -> str:
 
 
 def _key_values(rows: Iterable[tuple[str, str]]) -> Table:
+    from rich.table import Table
+
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
@@ -192,6 +207,8 @@ def model_details(meta: Mapping[str, Any], *, view: str = "known") -> Table:
         ("Min VRAM", vram(meta["min_vram_gb"], estimated=estimated) + (" (estimated)" if estimated else "")),
         ("Estimate", estimate),
         ("Fit here", fit["summary"]),
+        ("Quality", _quality_text(meta)),
+        ("Speed here", _speed_text(meta)),
         ("Download size", download_size(meta["download_size_mb"])),
         ("Quantization", meta.get("quantization") or "-"),
         ("Quantizations", ", ".join(meta["quantization_support"]) or "-"),
@@ -201,6 +218,18 @@ def model_details(meta: Mapping[str, Any], *, view: str = "known") -> Table:
         ("Source", meta.get("source") or "-"),
     ]
     return _key_values(rows)
+
+
+def _quality_text(meta: Mapping[str, Any]) -> str:
+    if meta.get("quality_score") is None:
+        return "-"
+    estimate = ", an estimate" if (meta.get("quality_source") or "").startswith("estimate") else ""
+    return f"{meta['quality_score']:g} ({meta['quality_benchmark']}{estimate})"
+
+
+def _speed_text(meta: Mapping[str, Any]) -> str:
+    tps = meta.get("tokens_per_second")
+    return "-" if tps is None else f"{tps:.1f} tok/s, {meta['speed_source']}"
 
 
 def _usage_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -213,10 +242,29 @@ def _usage_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _measured_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    tps, bench = stats.get("measured_tokens_per_second"), stats.get("benchmark")
+    rows = [("Measured speed", f"{tps:.1f} tok/s over {stats['speed_samples']} run(s)" if tps else "-")]
+    if bench:
+        rows.append(
+            (
+                "Benchmark",
+                f"load {bench['load_s']:.2f}s, first token ~{bench['first_token_s']:.2f}s, "
+                f"{bench['tokens_per_second']:.1f} tok/s ({timestamp(bench['benchmarked_at'])})",
+            )
+        )
+    return rows
+
+
 def stats_details(stats: Mapping[str, Any], *, view: str = "known") -> Table:
-    """``stats MODEL``: the quick reference's statistics fields."""
+    """``stats MODEL``: the quick reference's statistics fields, then the speed measured here."""
     return _key_values(
-        [("Model", stats["name"]), *_usage_rows(stats), ("Installed", installed(stats["installed"], view))]
+        [
+            ("Model", stats["name"]),
+            *_usage_rows(stats),
+            ("Installed", installed(stats["installed"], view)),
+            *_measured_rows(stats),
+        ]
     )
 
 
@@ -246,35 +294,101 @@ def stats_table(rows: Sequence[Mapping[str, Any]], *, view: str = "known") -> Fi
     return FittedTable(columns, lines)
 
 
+def score_cell(row: Mapping[str, Any]) -> str:
+    """A quality score with its set's short name: "62.8 VLM", "41.3* LLM" (``*``: an estimate), "-"."""
+    from ..quality import SHORT_NAMES
+
+    score = row.get("quality_score")
+    if score is None:
+        return "-"
+    mark = "*" if row.get("quality_estimated") else ""
+    return f"{score:g}{mark} {SHORT_NAMES.get(row.get('quality_benchmark') or '', '?')}"
+
+
+def speed_cell(row: Mapping[str, Any]) -> str:
+    """Tokens per second: "~42.1" estimated, "38.4" measured here, "-" unknown."""
+    tps = row.get("tokens_per_second")
+    if tps is None:
+        return "-"
+    return f"{'' if row.get('speed_source') == 'measured' else '~'}{tps:.1f}"
+
+
+SCORE_LEGEND = (
+    "Score: VLM = OpenVLM avg, LLM = Open LLM Leaderboard v2 avg; * an estimate.\n"
+    "A score compares within its set only. tok/s: ~ estimated, else measured here."
+)
+
+
 def candidates_table(
     candidates: Sequence[Mapping[str, Any]], chosen: str | None, *, view: str = "known"
 ) -> FittedTable:
-    """``recommend``: every model that fits, best first, with its verdict and the largest context that
-    fits fully (the same verdict ``check`` gives)."""
+    """``recommend``: every model that fits, best first, with its score, its speed here, its verdict and
+    the largest context that fits fully (the same verdict ``check`` gives)."""
     columns = [
         Col(" ", label="Chosen"),
         Col("Candidate", wrap=True, min_width=14),
-        Col("Needs VRAM", "VRAM", right=True),
+        Col("Score", right=True),
+        Col("tok/s", right=True),
         Col("Fit", wrap=True, min_width=10),
         Col("Fits fully to", "Max ctx", right=True),
+        Col("Needs VRAM", "VRAM", right=True, optional=True, drop=1),
         Col("Installed", "Inst."),
         Col("Uses", right=True, optional=True),
-        Col("Avg time", right=True, optional=True, drop=1),
     ]
     rows = [
         (
             "*" if c["name"] == chosen else "",
             c["name"],
-            vram(c["required_vram_gb"]),
+            score_cell(c),
+            speed_cell(c),
             fit_cell(c),
             context(c["max_context"]),
+            vram(c["required_vram_gb"]),
             installed(c["installed"], view),
             str(c["usage_count"]),
-            seconds(c["avg_inference_time"]) if c["usage_count"] else "-",
         )
         for c in candidates
     ]
     return FittedTable(columns, rows)
+
+
+def recommendations_table(answers: Sequence[Mapping[str, Any]], *, view: str = "known") -> FittedTable:
+    """``recommend --all``: the best model of each priority, with its score, speed and fit."""
+    columns = [
+        Col("Priority"),
+        Col("Model", wrap=True, min_width=14),
+        Col("Score", right=True),
+        Col("tok/s", right=True),
+        Col("Fit", wrap=True, min_width=10),
+        Col("Fits fully to", "Max ctx", right=True),
+        Col("Installed", "Inst.", optional=True),
+    ]
+    rows = []
+    for a in answers:
+        best = a["candidates"][0] if a["candidates"] else None
+        if best is None:
+            rows.append((a["priority"], "none fits", "-", "-", "-", "-", "-"))
+            continue
+        cells = (score_cell(best), speed_cell(best), fit_cell(best), context(best["max_context"]))
+        rows.append((a["priority"], best["name"], *cells, installed(best["installed"], view)))
+    return FittedTable(columns, rows)
+
+
+def benchmark_details(run: Mapping[str, Any]) -> Table:
+    """``bench``: one benchmark's figures."""
+    prompt_rate = run["prompt_tokens_per_second"]
+    prompt = f"{run['prompt_tokens']} tokens" + (f" at {prompt_rate:.1f} tok/s" if prompt_rate else "")
+    rows = [
+        ("Model", f"{run['model']} ({run['ollama_tag']})"),
+        ("Ollama host", run["host"]),
+        ("Prompt", "the test photo and a question" if run["with_image"] else "a text question"),
+        ("Load", f"{run['load_s']:.2f}s" + ("" if run["cold"] else " (it was loaded already)")),
+        ("First token", f"~{run['first_token_s']:.2f}s (load + prompt)"),
+        ("Prompt eval", prompt),
+        ("Generation", f"{run['eval_tokens']} tokens at {run['tokens_per_second']:.1f} tok/s"),
+        ("When", timestamp(run["benchmarked_at"])),
+    ]
+    return _key_values(rows)
 
 
 def running_table(rows: Sequence[Mapping[str, Any]]) -> FittedTable:

@@ -30,6 +30,7 @@ from ..types import InstalledModel, ModelRecord, ModelStats
 from .schema import MIGRATIONS, POSTGRESQL, Backend, Migration, Transaction, utc_now
 
 if TYPE_CHECKING:
+    from ..measured import BenchmarkRun, MeasuredSpeed
     from .lease import Leases
 
 __all__ = ["MIGRATIONS", "Migration", "Store", "Transaction", "utc_now"]
@@ -421,6 +422,8 @@ class Store:
         "created_at",
         "updated_at",
         "finished_at",
+        "kind",
+        "result",
     )
 
     def save_job(self, job: Mapping[str, Any]) -> None:
@@ -439,15 +442,17 @@ class Store:
         rows = self._read("SELECT * FROM download_jobs WHERE id = ?", (job_id,))
         return dict(rows[0]) if rows else None
 
-    def list_jobs(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest jobs first."""
-        rows = self._read("SELECT * FROM download_jobs ORDER BY created_at DESC, id LIMIT ?", (limit,))
+    def list_jobs(self, limit: int = 100, kind: str = "download") -> list[dict[str, Any]]:
+        """The newest jobs of ``kind`` first."""
+        rows = self._read(
+            "SELECT * FROM download_jobs WHERE kind = ? ORDER BY created_at DESC, id LIMIT ?", (kind, limit)
+        )
         return [dict(r) for r in rows]
 
-    def latest_job(self, model_key: str) -> dict[str, Any] | None:
+    def latest_job(self, model_key: str, kind: str = "download") -> dict[str, Any] | None:
         rows = self._read(
-            "SELECT * FROM download_jobs WHERE model_key = ? ORDER BY created_at DESC, id LIMIT 1",
-            (model_key,),
+            "SELECT * FROM download_jobs WHERE model_key = ? AND kind = ? ORDER BY created_at DESC, id LIMIT 1",
+            (model_key, kind),
         )
         return dict(rows[0]) if rows else None
 
@@ -473,3 +478,42 @@ class Store:
                 (keep,),
             )
             return cursor.rowcount
+
+    # --- measured speed (benchmark.py; the statements are in speeds.py, imported on first use) --------
+
+    def save_benchmark(self, run: BenchmarkRun) -> None:
+        """Keep ``run`` as its model's latest benchmark on its host and pool its generation timing."""
+        from . import speeds
+
+        with self._write() as tx:
+            speeds.save_benchmark(tx, run)
+
+    def record_usage_timing(
+        self, model: str, seconds: float, success: bool, *, host: str, eval_tokens: int, eval_s: float
+    ) -> None:
+        """``record_usage``, and the use's generation timing pooled into ``model``'s measured speed on
+        ``host``, in one transaction."""
+        from . import speeds
+
+        at = utc_now()
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO usage_events (model, at, seconds, success) VALUES (?, ?, ?, ?)",
+                (model, at, seconds, int(success)),
+            )
+            speeds.pool(tx, model, host, eval_tokens, eval_s, at)
+
+    def measured_speeds(self, host: str) -> dict[str, MeasuredSpeed]:
+        """What ``host`` has measured, by model name as stored."""
+        rows = self._read("SELECT * FROM model_speeds WHERE host = ?", (host,))
+        if not rows:
+            return {}  # most stores have measured nothing: the records need not even be imported
+        from . import speeds
+
+        return {r["model"]: speeds.from_row(r) for r in rows}
+
+    def measured_speed(self, model: str, host: str) -> MeasuredSpeed | None:
+        from . import speeds
+
+        rows = self._read("SELECT * FROM model_speeds WHERE model = ? AND host = ?", (model, host))
+        return speeds.from_row(rows[0]) if rows else None

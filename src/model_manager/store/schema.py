@@ -267,5 +267,37 @@ def m003_one_name_key(tx: Transaction) -> None:
         )
 
 
+def m004_model_speeds(tx: Transaction) -> None:
+    """Generation speed measured per model and Ollama host: the latest benchmark's figures (``bench_*``), and
+    the eval counts and durations of every benchmark and every use recorded with them, pooled. Jobs get a
+    ``kind`` (``download``, ``benchmark``) and a ``result`` (JSON) so that benchmarks run as jobs too."""
+    ddl(
+        tx,
+        """
+        CREATE TABLE model_speeds (
+            model             TEXT NOT NULL {NOCASE},
+            host              TEXT NOT NULL,
+            eval_tokens       {INT} NOT NULL DEFAULT 0,
+            eval_s            {REAL} NOT NULL DEFAULT 0,
+            samples           {INT} NOT NULL DEFAULT 0,
+            bench_at          TEXT,
+            bench_tag         TEXT,
+            bench_image       INTEGER,
+            bench_cold        INTEGER,
+            bench_load_s      {REAL},
+            bench_prompt_tokens {INT},
+            bench_prompt_s    {REAL},
+            bench_eval_tokens {INT},
+            bench_eval_s      {REAL},
+            updated_at        TEXT NOT NULL,
+            PRIMARY KEY (model, host)
+        );
+        ALTER TABLE download_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'download';
+        ALTER TABLE download_jobs ADD COLUMN result TEXT;
+        CREATE INDEX download_jobs_kind ON download_jobs (kind, created_at)
+        """,
+    )
+
+
 Migration = Callable[[Transaction], None]
-MIGRATIONS: list[Migration] = [m001_initial, m002_download_jobs, m003_one_name_key]
+MIGRATIONS: list[Migration] = [m001_initial, m002_download_jobs, m003_one_name_key, m004_model_speeds]

@@ -140,7 +140,8 @@ class Api:
         self.token_delay_s = 0.0
         self.load_delay_s = 0.0
         self.verify_delay_s = 0.0
-        self.tokens_per_second = 50.0
+        self.memory_bandwidth_gbps = 100.0
+        self.prompt_speedup = 20.0
 
     def routes(self) -> Routes:
         return {
@@ -413,17 +414,26 @@ class Api:
         final["done_reason"] = reason
         if not chat:
             final["context"] = list(range(1, prompt_count + len(tokens) + 1))
-        final |= self._metrics(started, load_ns, prompt_count, len(tokens))
+        final |= self._metrics(started, load_ns, prompt_count, len(tokens), model)
         if stream is not None:
             stream.line(final)
             stream.end()
         else:
             ex.json(200, final)
 
-    def _metrics(self, started: int, load_ns: int, prompt_count: int, eval_count: int) -> dict[str, int]:
-        """Ollama's six timing fields (ns and token counts), consistent with ``tokens_per_second``."""
-        eval_ns = max(1, int(eval_count / self.tokens_per_second * 1e9))
-        prompt_ns = max(1, int(prompt_count / (self.tokens_per_second * 20) * 1e9))
+    def generation_rate(self, model: LibraryModel) -> float:
+        """Tokens per second the double reports for ``model``: each token reads its weights (the file
+        without a separate projector) once at ``memory_bandwidth_gbps``, so larger models are slower."""
+        return self.memory_bandwidth_gbps * 1e9 / max(1, model.size - model.projector_bytes)
+
+    def _metrics(
+        self, started: int, load_ns: int, prompt_count: int, eval_count: int, model: LibraryModel
+    ) -> dict[str, int]:
+        """Ollama's six timing fields (ns and token counts): generation at ``generation_rate``, the prompt
+        ``prompt_speedup`` times faster (it is evaluated in batches), the load as it happened."""
+        rate = self.generation_rate(model)
+        eval_ns = max(1, round(eval_count / rate * 1e9))
+        prompt_ns = max(1, round(prompt_count / (rate * self.prompt_speedup) * 1e9))
         elapsed = time.perf_counter_ns() - started
         return {
             "total_duration": max(elapsed, load_ns) + prompt_ns + eval_ns,

@@ -43,7 +43,8 @@ class OllamaDouble:
     ``vram_bytes``/``ram_bytes`` set a memory budget (None: unlimited): a load that does not fit in
     VRAM spills to RAM (``size_vram < size``); one that does not fit in both fails with Ollama's
     500. ``keep_alive`` is the server default (``OLLAMA_KEEP_ALIVE``). ``catalog=False`` starts with
-    an empty library. ``pull_chunks`` steps (``pull_delay_s`` each) fetch a model blob.
+    an empty library. ``pull_chunks`` steps (``pull_delay_s`` each) fetch a model blob. Generations are
+    timed as if each token read the model's weights at ``memory_bandwidth_gbps`` (``generation_rate``).
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class OllamaDouble:
         pull_delay_s: float = 0.0,
         version: str = DEFAULT_VERSION,
         responder: Responder | None = None,
+        memory_bandwidth_gbps: float = 100.0,
     ) -> None:
         self._host = host
         self._port = port
@@ -76,6 +78,7 @@ class OllamaDouble:
         self._api = Api(self._state, self.faults, version=version, responder=responder)
         self._api.pull_chunks = pull_chunks
         self._api.pull_delay_s = pull_delay_s
+        self.memory_bandwidth_gbps = memory_bandwidth_gbps
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._server: DoubleHTTPServer | None = None
@@ -261,6 +264,40 @@ class OllamaDouble:
     @verify_delay_s.setter
     def verify_delay_s(self, value: float) -> None:
         self._api.verify_delay_s = value
+
+    @property
+    def memory_bandwidth_gbps(self) -> float:
+        """The timing model of generations: each token reads the model's weights once at this many GB/s
+        (``generation_rate``), so ``eval_duration`` grows with the model's size; prompts run
+        ``prompt_speedup`` times faster. Deterministic, so tests can predict every figure."""
+        return self._api.memory_bandwidth_gbps
+
+    @memory_bandwidth_gbps.setter
+    def memory_bandwidth_gbps(self, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"memory_bandwidth_gbps must be > 0, got {value}")
+        self._api.memory_bandwidth_gbps = value
+
+    @property
+    def prompt_speedup(self) -> float:
+        return self._api.prompt_speedup
+
+    @prompt_speedup.setter
+    def prompt_speedup(self, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"prompt_speedup must be > 0, got {value}")
+        self._api.prompt_speedup = value
+
+    def generation_rate(self, name: str) -> float:
+        """Tokens per second generate and chat report for the library or installed model ``name``.
+        Raises KeyError for a model the double does not know."""
+        model = self.library_model(name)
+        installed = self._state.find(name)
+        if installed is not None:
+            model = installed.model
+        if model is None:
+            raise KeyError(f"{name!r} is neither installed nor in the double's library")
+        return self._api.generation_rate(model)
 
     @property
     def load_delay_s(self) -> float:

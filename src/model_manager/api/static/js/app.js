@@ -187,8 +187,9 @@ async function deleteModel(name) {
 
 function bench(name) {
   return busyWith(`Benchmarking ${name}…`, async () => {
-    const answer = await api('/api/model/bench', { method: 'POST', body: { model: name } });
-    const speed = answer.tokens_per_second ?? answer.result?.tokens_per_second;
+    // A benchmark job; "wait" answers once it has ended, with its figures as the job's result.
+    const answer = await api('/api/model/benchmark', { method: 'POST', body: { model: name, wait: true } });
+    const speed = answer.job?.result?.tokens_per_second;
     notify(speed ? `${name}: ${Number(speed).toFixed(1)} tokens/s` : answer.message || 'Bench done', 'ok');
   });
 }
