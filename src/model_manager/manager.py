@@ -31,6 +31,7 @@ from .errors import (
     ModelNotFoundError,
     StoreError,
 )
+from .hosts import HostRegistry
 from .inventory import INSTALLED_TTL_S, Inventory, Snapshot, SyncResult
 from .memory.planner import MemoryPlanner, check_settings
 from .names import name_key, stored_name_key
@@ -93,7 +94,10 @@ class ManagerCore:
             lambda: self.ollama,
             max_age_s=installed_max_age_s,
             on_change=self.planner.invalidate,
+            host=self.settings.host_name,
         )
+        #: The fleet's hosts in this store (``fleet.Fleet`` asks them; this manager is one of them).
+        self.hosts = HostRegistry(self.store, self.settings)
         self.switching = Switching(
             self.settings, self.store, self.inventory, self.planner, lambda: self.ollama
         )
@@ -403,15 +407,21 @@ class ManagerCore:
 
     # --- usage statistics -------------------------------------------------------------------------
 
-    def record_usage(self, name: str, inference_time: float, success: bool = True) -> None:
-        """Record one use of ``name``; durable when it returns, safe from several processes.
+    def record_usage(
+        self, name: str, inference_time: float, success: bool = True, *, host: str | None = None
+    ) -> None:
+        """Record one use of ``name`` on ``host`` (default: this manager's own); durable when it returns,
+        safe from several processes.
 
-        Raises InvalidModelNameError or InvalidRequestError for bad input (nothing is recorded).
+        Raises InvalidModelNameError or InvalidRequestError for bad input, UnknownHostError for a host
+        not in the store (nothing is recorded).
         """
         seconds = parse_seconds(inference_time, "inference_time")
         if not isinstance(success, bool):
             raise InvalidRequestError(f"success must be true or false, got {success!r}")
-        self.store.record_usage(self.canonical_name(name), seconds, success)
+        canonical = self.canonical_name(name)
+        where = self.settings.host_name if host is None else self.hosts.get(host).name
+        self.store.record_usage(canonical, seconds, success, host=where)
 
     def statistics(self, name: str) -> Statistics:
         """The quick reference's statistics fields. Raises ModelNotFoundError when nothing is known of
