@@ -10,6 +10,7 @@ and metrics registry, never the manager: closing the manager stays with whoever 
       common.py     the app's parts as dependencies, the success envelope, documented statuses
       routes.py     models, operations, metadata and service endpoints, one manager call each
       downloads.py  download-job endpoints and their event stream
+      hosts.py      /api/hosts, and what the other routes' ``host`` field chooses
       jobs.py       the download jobs themselves (background pulls kept in the store)
       schemas.py    request bodies and documented response shapes
       errors.py     the error envelope for every failure
@@ -34,8 +35,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ModelManagerError
+from ..fleet import Fleet
 from ..manager import ManagerCore
-from . import dashboard, docs, downloads, machine, routes
+from . import dashboard, docs, downloads, hosts, machine, routes
 from .errors import handle_error
 from .guard import DEFAULT_MAX_BODY_BYTES, Guard
 from .jobs import DownloadJobs
@@ -75,8 +77,10 @@ def create_app(
     """
     token = token or manager.settings.api_token
     metrics = ApiMetrics(manager)
+    fleet = Fleet(manager)
     jobs = DownloadJobs(
         manager,
+        fleet=fleet,
         max_parallel=max_parallel_downloads,
         on_bytes=metrics.downloaded,
         on_finish=metrics.job_finished,
@@ -87,6 +91,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(jobs.close)
+        fleet.close()
 
     # docs_url/redoc_url None: FastAPI's own pages load Swagger UI and ReDoc from a CDN; docs.py serves
     # the copies shipped in the package instead.
@@ -100,10 +105,12 @@ def create_app(
     )
     app.state.manager = manager
     app.state.jobs = jobs
+    app.state.fleet = fleet
     app.state.metrics = metrics
     app.state.listings = {}
     app.include_router(routes.router)
     app.include_router(downloads.router)
+    app.include_router(hosts.router)
     app.include_router(machine.router)
     app.include_router(dashboard.router)
     app.include_router(docs.router)

@@ -58,8 +58,9 @@ EVENTS_DOC: dict[int | str, dict[str, Any]] = {
     },
 )
 async def download(jobs: Jobs, body: s.DownloadRequest) -> JSONResponse:
-    """Start (or join) a background download; ``"wait": true`` blocks until it ends."""
-    job, started = await run_in_threadpool(jobs.start, body.model)
+    """Start (or join) a background download; ``"wait": true`` blocks until it ends. ``host``: the host
+    to pull on (``auto``: where placement puts it; an interrupted job of the model resumes on its host)."""
+    job, started = await run_in_threadpool(jobs.start, body.model, body.host)
     if not body.wait:
         return accepted(job=job, started=started)
     job = await jobs.ended(job["id"])

@@ -3,7 +3,9 @@
 Pulling a 40 GB model takes longer than any HTTP timeout, so the REST API starts a job and answers at
 once. The rules:
 
-* One job per model at a time: starting a model whose job is queued or running joins that job.
+* One job per model and host at a time: starting a model whose job is queued or running there joins
+  that job. A job pulls on its host (the server's own unless ``host`` names another; ``auto`` lets
+  placement choose, and resumes an interrupted job of the model on the host it was pulling to).
 * At most ``max_parallel`` pulls run at once; the others wait as "queued".
 * Progress comes from ``manager.download(name, progress)``. Cancelling raises from that callback; the
   exception unwinds through the Ollama adapter's stream, which closes the pull connection, and Ollama
@@ -14,7 +16,9 @@ once. The rules:
   start time, so a reused pid is not taken for the dead process) and the jobs object in it. A job
   left queued or running by an owner that is gone shows as "interrupted", in any process that reads,
   cancels or starts it (several servers may share one home); starting the same model again resumes
-  that job under the same id (Ollama continues from the partial blobs).
+  that job under the same id (Ollama continues from the partial blobs). A pull to another host that
+  stops answering mid-way is interrupted too, and resumes on that host in the same way (on the server's
+  own host it fails, as it always has: that Ollama is the server's own to restart).
 * Watchers (the SSE stream) wait on an asyncio event set from the worker thread through their own
   loop, so a waiting stream holds no thread of the server's pool.
 """
@@ -32,14 +36,18 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ..config import DEFAULT_HOST_NAME
 from ..errors import (
     DownloadCancelledError,
+    DownloadFailedError,
     DownloadInterruptedError,
     InternalError,
     JobConflictError,
     JobNotFoundError,
     ModelManagerError,
+    OllamaUnavailableError,
 )
+from ..fleet import Fleet
 from ..liveness import is_alive, process_token
 from ..names import name_key
 from ..store import utc_now
@@ -83,6 +91,7 @@ class Job:
     error: dict[str, str] | None = None
     message: str | None = None
     attempts: int = 1
+    host: str = DEFAULT_HOST_NAME
     created_at: str = ""
     updated_at: str = ""
     finished_at: str | None = None
@@ -105,6 +114,7 @@ class Job:
             "error": self.error,
             "message": self.message,
             "attempts": self.attempts,
+            "host": self.host,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
@@ -123,6 +133,7 @@ class Job:
             "message": self.message,
             "owner": owner,
             "attempts": self.attempts,
+            "host": self.host,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
@@ -141,6 +152,7 @@ class Job:
             error=json.loads(row["error"]) if row["error"] else None,
             message=row["message"],
             attempts=row["attempts"],
+            host=row.get("host") or DEFAULT_HOST_NAME,
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             finished_at=row["finished_at"],
@@ -175,8 +187,10 @@ class DownloadJobs:
         persist_interval_s: float = 0.5,
         on_bytes: Callable[[str, int], None] | None = None,
         on_finish: Callable[[dict[str, Any]], None] | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.manager = manager
+        self.fleet = fleet or Fleet(manager)
         self.store = manager.store
         self.owner = f"{process_token()}/{uuid.uuid4().hex[:8]}"
         self.persist_interval_s = persist_interval_s
@@ -186,7 +200,7 @@ class DownloadJobs:
         self._slots = threading.Semaphore(max(1, max_parallel))
         self._closing = threading.Event()
         self._live: dict[str, _Live] = {}
-        self._active: dict[str, _Live] = {}
+        self._active: dict[tuple[str, str], _Live] = {}  # by (host, model key)
         self._threads: dict[str, threading.Thread] = {}
         _LIVE_OWNERS.add(self.owner)
         self._interrupt_orphans()
@@ -209,32 +223,53 @@ class DownloadJobs:
 
     # --- starting, reading, cancelling ------------------------------------------------------------
 
-    def start(self, name: str) -> tuple[dict[str, Any], bool]:
-        """Start pulling ``name``, or join its queued or running job. Returns (job, started).
+    def start(self, name: str, host: str | None = None) -> tuple[dict[str, Any], bool]:
+        """Start pulling ``name`` on ``host`` (see the module's rules), or join its queued or running job
+        there. Returns (job, started).
 
-        An interrupted job of the same model is resumed under its id. Raises InvalidModelNameError,
+        An interrupted job of the same model on that host is resumed under its id. Raises
+        InvalidModelNameError, UnknownHostError, the placement's errors for ``auto``,
         DownloadInterruptedError when the jobs are closing.
         """
         model = self.manager.canonical_name(name)
         key = name_key(model)
+        where = self._host_for(model, key, host)
         with self._lock:
             if self._closing.is_set():
                 raise DownloadInterruptedError("the server is stopping")
-            live = self._active.get(key)
+            live = self._active.get((where, key))
             if live is not None:
                 return live.job.to_dict(), False
-            live = _Live(self._new_or_resumed(model, key))
+            live = _Live(self._new_or_resumed(model, key, where))
             self._live[live.job.id] = live
-            self._active[key] = live
+            self._active[(where, key)] = live
             self._persist(live)
             thread = threading.Thread(target=self._run, args=(live,), name=f"pull-{live.job.id}", daemon=True)
             self._threads[live.job.id] = thread
             thread.start()
             return live.job.to_dict(), True
 
-    def _new_or_resumed(self, model: str, key: str) -> Job:
+    def _host_for(self, model: str, key: str, host: str | None) -> str:
+        """The host a job of ``model`` pulls on: the server's own, the one named, or for ``auto`` the one
+        with the model's interrupted or running job, else the one placement chooses."""
+        if host is None:
+            return self.manager.settings.host_name
+        if host.strip().lower() != "auto":
+            return self.fleet.manager(host).settings.host_name
+        with self._lock:
+            running = next((h for h, k in self._active if k == key), None)
+        if running is not None:
+            return running
+        latest = self._row(self.store.latest_job(key, None), lambda: self.store.latest_job(key, None))
+        if latest is not None and latest["status"] == "interrupted":
+            return str(latest["host"])
+        from ..placement import place
+
+        return place(self.fleet, model).host.name
+
+    def _new_or_resumed(self, model: str, key: str, host: str) -> Job:
         now = utc_now()
-        previous = self._row(self.store.latest_job(key), lambda: self.store.latest_job(key))
+        previous = self._row(self.store.latest_job(key, host), lambda: self.store.latest_job(key, host))
         if previous is not None and previous["status"] == "interrupted":
             job = Job.from_row(previous)
             # Progress restarts with this attempt's lines (the first ones report what is already on disk).
@@ -249,7 +284,7 @@ class DownloadJobs:
                 attempts=job.attempts + 1,
                 updated_at=now,
             )
-        return Job(id=uuid.uuid4().hex[:16], model=model, key=key, created_at=now, updated_at=now)
+        return Job(id=uuid.uuid4().hex[:16], model=model, key=key, host=host, created_at=now, updated_at=now)
 
     def get(self, job_id: str) -> dict[str, Any]:
         """The job's current state. Raises JobNotFoundError."""
@@ -384,14 +419,21 @@ class DownloadJobs:
             return
         try:
             self._update(live, status="running", persist=True)
+            manager = self.manager
             try:
-                message = self.manager.download(live.job.model, functools.partial(self._progress, live))
+                manager = self.fleet.manager(live.job.host)
+                message = manager.download(live.job.model, functools.partial(self._progress, live))
             except _Cancelled:
                 self._finish(live, "cancelled", error=DownloadCancelledError(live.job.model).to_dict())
             except _Stopping:
                 self._finish(live, "interrupted", error=DownloadInterruptedError(live.job.model).to_dict())
             except ModelManagerError as exc:
-                self._finish(live, "failed", error=exc.to_dict())
+                if manager is not self.manager and _host_gone(exc, manager):
+                    # Another host stopped answering: the job resumes there when started again.
+                    gone = DownloadInterruptedError(f"{live.job.model} on {live.job.host}: {exc.message}")
+                    self._finish(live, "interrupted", error=gone.to_dict())
+                else:
+                    self._finish(live, "failed", error=exc.to_dict())
             except Exception as exc:
                 log.exception("download job %s failed", live.job.id)
                 self._finish(live, "failed", error=InternalError(f"{type(exc).__name__}: {exc}").to_dict())
@@ -449,22 +491,31 @@ class DownloadJobs:
     def _finish(
         self, live: _Live, status: str, *, error: dict[str, str] | None = None, message: str | None = None
     ) -> None:
-        self._update(live, persist=True, status=status, error=error, message=message, finished_at=utc_now())
+        ended: dict[str, Any] = {
+            "status": status,
+            "error": error,
+            "message": message,
+            "finished_at": utc_now(),
+        }
+        if self._on_finish is not None:
+            # Counted before anyone can see the job end: a client that waited on it then reads metrics
+            # that include it.
+            with self._lock:
+                final = replace(live.job, **ended)
+            self._on_finish(final.to_dict())
+        self._update(live, persist=True, **ended)
         with self._lock:
-            if self._active.get(live.job.key) is live:
-                del self._active[live.job.key]
+            if self._active.get((live.job.host, live.job.key)) is live:
+                del self._active[(live.job.host, live.job.key)]
             self._threads.pop(live.job.id, None)
             finished = [i for i, x in self._live.items() if x.job.status not in ACTIVE]
             for stale in finished[: max(0, len(finished) - KEEP_IN_MEMORY)]:
                 del self._live[stale]
-            snapshot = live.job.to_dict()
         live.done.set()
         try:
             self.store.prune_jobs(KEEP_FINISHED)
         except ModelManagerError as exc:
             log.warning("could not prune old download jobs: %s", exc.message)
-        if self._on_finish is not None:
-            self._on_finish(snapshot)
 
     def _persist(self, live: _Live) -> None:
         """Write the job row (caller holds the lock); a store failure is logged, never fatal to the pull."""
@@ -473,6 +524,17 @@ class DownloadJobs:
             self.store.save_job(live.job.to_row(self.owner))
         except ModelManagerError as exc:
             log.warning("could not record download job %s: %s", live.job.id, exc.message)
+
+
+def _host_gone(exc: ModelManagerError, manager: ManagerCore) -> bool:
+    """Whether a failed pull failed because its host's Ollama went away (it does not answer now)."""
+    if not isinstance(exc, DownloadFailedError | OllamaUnavailableError):
+        return False
+    try:
+        manager.ollama.version()
+    except ModelManagerError:
+        return True
+    return False
 
 
 def _orphaned(owner: str) -> bool:

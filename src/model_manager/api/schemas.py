@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
+from ..config import FLEET_WORDS, HOST_NAME_PATTERN, HOST_URL_PATTERN
 from ..ollama_defaults import KV_CACHE_TYPES
 from ..types import ModelPurpose, Priority
 from ..units import MAX_GB
@@ -35,6 +36,44 @@ MODEL_DESCRIPTION = "Model name: a catalog name or any Ollama name, [host/][name
 MODEL_FIELD = Field(
     description=MODEL_DESCRIPTION, examples=["llama3.1:8b-instruct"], json_schema_extra=MODEL_NAME_SCHEMA
 )
+HOST_PATTERN = f"^{HOST_NAME_PATTERN}$"
+"""A host's name (``config.parse_host_name``); ``local`` is this server's own."""
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+def _not_words(words: list[str]) -> JsonDict:
+    return {"pattern": "^(?:" + "|".join(_any_case(w) for w in words) + ")$"}
+
+
+def host_schema(*accepts: str) -> JsonDict:
+    """A host's name, or the words of ``FLEET_WORDS`` in ``accepts`` (any case, as the server reads them)."""
+    refused = [w for w in FLEET_WORDS if w not in accepts]
+    schema: JsonDict = {"pattern": HOST_PATTERN}
+    if refused:
+        schema["not"] = _not_words(refused)
+    return schema
+
+
+AnyHost = Annotated[str, Field(json_schema_extra=host_schema())]
+HostOrAll = Annotated[str, Field(json_schema_extra=host_schema("all"))]
+HostOrAuto = Annotated[str, Field(json_schema_extra=host_schema("auto"))]
+
+
+def host_field(words: str = "") -> Any:
+    """The ``host`` field of a request: one host's name (``local``: this server's), or the words the route
+    also takes (its type: ``HostOrAll``, ``HostOrAuto``; ``words`` says what they mean)."""
+    extra = f", or {words}" if words else ""
+    return Field(
+        default=None,
+        description=f"A fleet host's name (GET /api/hosts; local is this server's own){extra}; "
+        "left out, this server's own host",
+        examples=["local"],
+    )
+
+
 VRAM_FIELD = Field(
     default=None,
     ge=0,
@@ -52,14 +91,46 @@ class ModelRequest(BaseModel):
     model: str = MODEL_FIELD
 
 
+class HostModelRequest(ModelRequest):
+    host: AnyHost | None = host_field()
+
+
+class SwitchRequest(ModelRequest):
+    host: HostOrAuto | None = host_field("auto: where placement puts it among the hosts that have it")
+
+
 class DownloadRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
     wait: bool = Field(default=False, description="Block until the download ends instead of answering 202")
+    host: HostOrAuto | None = host_field("auto: where placement puts it")
+
+
+class HostRequest(BaseModel):
+    model_config = _STRICT
+    name: str = Field(
+        description="1-63 letters, digits, '_', '.' or '-' (not local, all or auto)",
+        examples=["gpu2"],
+        json_schema_extra={"pattern": HOST_PATTERN, "not": _not_words(["local", *FLEET_WORDS])},
+    )
+    url: str = Field(
+        description="Where its Ollama listens, as OLLAMA_HOST takes it",
+        examples=["http://gpu2.lan:11434"],
+        json_schema_extra={"pattern": f"^{HOST_URL_PATTERN}$"},
+    )
+    vram_gb: float | None = Field(
+        default=None, ge=0, le=MAX_GB, description="Its GPU memory, used while its manager publishes none"
+    )
+
+
+class SyncRequest(BaseModel):
+    model_config = _STRICT
+    host: HostOrAll | None = host_field("all")
 
 
 class RecommendRequest(BaseModel):
     model_config = _STRICT
+    host: HostOrAll | None = host_field("all: each host's answer")
     available_vram_gb: float | None = VRAM_FIELD
     priority: str = Field(
         default="balanced",
@@ -72,12 +143,14 @@ class RecommendRequest(BaseModel):
 class CompatibilityRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
+    host: AnyHost | None = host_field()
     available_vram_gb: float | None = VRAM_FIELD
 
 
 class PlanRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
+    host: AnyHost | None = host_field()
     available_vram_gb: float | None = VRAM_FIELD
     # Not strict: JSON's 4096.0 is the integer 4096, as the schema says.
     context_length: int | None = Field(
@@ -100,6 +173,7 @@ class PlanRequest(BaseModel):
 class UsageRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
+    host: AnyHost | None = host_field()
     inference_time: float = Field(ge=0, le=1e9, description="Seconds the inference took", examples=[2.5])
     success: bool = True
 
@@ -224,12 +298,35 @@ class ModelStatistics(BaseModel):
     installed: bool
 
 
+class HostDoc(BaseModel):
+    """A host of the fleet and what is known of its memory; in answers from several hosts, whether it
+    answered (``reachable``) and why not (``error``)."""
+
+    model_config = _OPEN
+    name: str
+    url: str
+    own: bool = Field(description="This server's own host (its OLLAMA_HOST)")
+    vram_gb: float | None = Field(description="The --vram it was added with")
+    memory: dict[str, Any] = Field(
+        description="status: detected, reported, vram, stale or unknown; known; description; the report's "
+        "reported_at, age_s, heartbeat_s and available_gb"
+    )
+    reachable: bool | None = None
+    error: dict[str, Any] | None = None
+
+
 class ModelListResponse(BaseModel):
+    model_config = _OPEN
     success: Literal[True]
     models: list[ModelMetadata]
     count: int
     installed_state_known: bool = Field(
         description="Whether Ollama answered, so `installed` is current (false: as last seen, or never)"
+    )
+    hosts: list[HostDoc] | None = Field(
+        default=None,
+        description="With ?host=all: each host and whether it answered; each model then has installed_on, "
+        "loaded_on and hosts (per host: installed, loaded, fit)",
     )
 
 
@@ -287,6 +384,7 @@ class DownloadJob(BaseModel):
     error: JobError | None
     message: str | None
     attempts: int
+    host: str = Field(description="The host it pulls on (local: this server's own)")
     created_at: str
     updated_at: str
     finished_at: str | None
@@ -383,12 +481,41 @@ class SyncResponse(BaseModel):
     installed: list[str]
 
 
+class FleetSyncResponse(BaseModel):
+    """``host`` all: each host with its sync (null where it did not answer)."""
+
+    success: Literal[True]
+    hosts: list[HostDoc] = Field(description="Each host, with ``sync``: added, removed, installed")
+
+
+class FleetRecommendResponse(BaseModel):
+    """``host`` all: each host with its recommendation in its own memory."""
+
+    success: Literal[True]
+    priority: str
+    hosts: list[HostDoc] = Field(description="Each host, with ``recommendation`` (null where it failed)")
+
+
+class HostListResponse(BaseModel):
+    success: Literal[True]
+    hosts: list[HostDoc]
+    count: int
+
+
+class HostResponse(BaseModel):
+    model_config = _OPEN
+    success: Literal[True]
+    host: HostDoc
+    message: str
+
+
 class MessageResponse(BaseModel):
     success: Literal[True]
     message: str
 
 
 class UsageResponse(BaseModel):
+    model_config = _OPEN
     success: Literal[True]
     model: str
 
