@@ -53,7 +53,7 @@ DEFAULT_HEARTBEAT_S = 10.0
 """Seconds between the GPU reports a serving manager publishes; a report older than three is stale."""
 HOST_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
 """A host's name (any case; kept in lower case)."""
-HOST_URL_PATTERN = r"(?:https?://)?[A-Za-z0-9.\[\]:_-]+(?:/[A-Za-z0-9._~/-]*)?"
+HOST_URL_PATTERN = r"(?:https?://)?[A-Za-z0-9.\[\]:_-]+(?:/(?:[A-Za-z0-9._~-][A-Za-z0-9._~/-]*)?)?"
 """An Ollama address as a host's URL: ``OLLAMA_HOST``'s forms without a user, query, fragment or spaces."""
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-from .config import FLEET_WORDS
+from .config import FLEET_WORDS, parse_gb
 from .errors import (
     HostUnreachableError,
     InvalidRequestError,
@@ -218,10 +218,8 @@ class Fleet:
         """Every model known on the hosts ``host`` names, with where it is installed and loaded and how it
         fits on each; and each host's answer (unreachable ones show their models as last seen).
         Raises InvalidRequestError for a bad filter."""
-        self.core.models(
-            purpose=purpose, max_vram_gb=max_vram_gb
-        )  # bad filters fail before any host is asked
-        asked = self.ask(self.select(host), lambda m: _host_listing(m, installed_only, purpose, max_vram_gb))
+        _check_filters(purpose, max_vram_gb)  # before any host is asked
+        asked = self.ask(self.select(host), lambda m: _host_listing(m, purpose, max_vram_gb))
         # A host that did not answer is listed as last seen, and marked unreachable.
         answers = [replace(a, error=a.value.failure) if a.value and a.value.failure else a for a in asked]
         rows: dict[str, FleetModel] = {}
@@ -240,7 +238,8 @@ class Fleet:
                     "fit": listing.levels.get(info.key),
                     "installed_state_known": listing.failure is None,
                 }
-        return list(rows.values()), answers
+        found = [r for r in rows.values() if not installed_only or any(v["installed"] for v in r.on.values())]
+        return found, answers
 
     def running(self, host: str = "all") -> list[Answer[list[LoadedModel]]]:
         """What each host has loaded (``/api/ps``)."""
@@ -301,6 +300,17 @@ class Fleet:
         }
 
 
+def _check_filters(purpose: ModelPurpose | str | None, max_vram_gb: float | None) -> None:
+    """Raise InvalidRequestError for a filter ``ManagerCore.models`` would refuse."""
+    if max_vram_gb is not None:
+        parse_gb(max_vram_gb, "max_vram_gb")
+    if purpose is not None:
+        try:
+            ModelPurpose.parse(purpose)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+
+
 def _share(stats: ModelStats) -> dict[str, Any]:
     return {
         "usage_count": stats.usage_count,
@@ -311,11 +321,11 @@ def _share(stats: ModelStats) -> dict[str, Any]:
 
 
 def _host_listing(
-    manager: ManagerCore, installed_only: bool, purpose: ModelPurpose | str | None, max_vram_gb: float | None
+    manager: ManagerCore, purpose: ModelPurpose | str | None, max_vram_gb: float | None
 ) -> HostListing:
     """One host's part of a listing: its records (refreshed from its Ollama when stale) and what it has
     loaded. A host that does not answer is listed as last seen, with why."""
-    models = tuple(manager.models(installed_only, purpose, max_vram_gb))
+    models = tuple(manager.models(False, purpose, max_vram_gb))
     inventory = manager.inventory
     failure = None if inventory.ollama_answered else inventory.last_failure
     loaded: set[str] = set()

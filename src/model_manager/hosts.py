@@ -166,7 +166,7 @@ class Host:
             return f"{report.available_gb:.1f} GB, reported {_words(report.age_s())} ago"
         if status == VRAM:
             stale = f"; its report is stale ({_words(report.age_s())} old)" if report is not None else ""
-            return f"{self.vram_gb:g} GB, as added (--vram){stale}"
+            return f"{self.vram_gb:g} GB, as added (--vram; its free RAM unknown){stale}"
         if status == STALE and report is not None:
             beats = STALE_AFTER_BEATS * report.heartbeat_s
             return (
@@ -288,6 +288,21 @@ class HostRegistry:
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store, self.settings = store, settings
+        self._names: frozenset[str] = frozenset()
+
+    def known(self, text: object) -> str:
+        """The stored name ``text`` stands for, when it is a host of the fleet (the names are read again
+        only when one is not among those last read: recording usage on a host must stay cheap). Raises
+        InvalidRequestError, UnknownHostError."""
+        name = self.name(text)
+        if name == self.own_name or name in self._names:
+            return name
+        self._names = frozenset(r["name"] for r in self.store.list_hosts())
+        if name not in self._names:
+            raise UnknownHostError(
+                f"{name} (the hosts are {', '.join([self.own_name, *sorted(self._names)])})"
+            )
+        return name
 
     @property
     def own_name(self) -> str:
@@ -358,6 +373,7 @@ class HostRegistry:
             why = "this manager's own host, which is not in the store" if name == self.own_name else name
             raise UnknownHostError(why)
         self.store.delete_host(name)
+        self._names = frozenset()
         return self._host(found, None)
 
     def publish(self, gpu: GPUManager) -> None:

@@ -420,7 +420,7 @@ class ManagerCore:
         if not isinstance(success, bool):
             raise InvalidRequestError(f"success must be true or false, got {success!r}")
         canonical = self.canonical_name(name)
-        where = self.settings.host_name if host is None else self.hosts.get(host).name
+        where = self.settings.host_name if host is None else self.hosts.known(host)
         self.store.record_usage(canonical, seconds, success, host=where)
 
     def statistics(self, name: str) -> Statistics:
