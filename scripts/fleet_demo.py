@@ -6,7 +6,7 @@ The three hosts are Ollama doubles (``python -m model_manager.testing``) on 127.
 8, 24 and 12 GB of GPU memory; the shared store is a throwaway PostgreSQL server (tests/pg_server.py,
 PostgreSQL's binaries must be installed). gpu1 and gpu2 each run ``model-manager serve`` (their GPU
 detection stands in through MODEL_MANAGER_VRAM_GB); gpu3 runs no manager, so it is added with --vram.
-The commands are run as on gpu1.
+The commands are run as on gpu1; every machine is added as a host, gpu1 too, so that the others reach it.
 """
 
 from __future__ import annotations
@@ -50,13 +50,19 @@ def _env(home: Path, name: str, db_url: str) -> dict[str, str]:
 def run(env: dict[str, str], *args: str) -> None:
     print(f"$ model-manager {' '.join(args)}")
     done = subprocess.run(
-        [sys.executable, "-m", "model_manager", *args], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "model_manager", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # notes where they come
+        text=True,
+        check=False,
     )
-    err = [line for line in done.stderr.splitlines() if not line.startswith(PROGRESS)]
-    if len(err) < len(done.stderr.splitlines()):
-        err.append("(the pull's progress lines are left out)")
-    for line in [*done.stdout.splitlines(), *err]:
+    lines = done.stdout.splitlines()
+    shown = [line for line in lines if not line.startswith(PROGRESS)]
+    for line in shown:
         print(line.rstrip())
+    if len(shown) < len(lines):
+        print("(the pull's progress lines are left out)")
     if done.returncode:
         print(f"(exit code {done.returncode})")
     print()
@@ -122,6 +128,7 @@ def main() -> None:
             "# gpu1 and gpu2 serve (model-manager serve, MODEL_MANAGER_HOST_NAME=gpu1 / gpu2); as on gpu1:\n"
         )
         url1, url2 = serve(stack, gpu1), serve(stack, gpu2)
+        run(gpu1, "hosts", "add", "gpu1", "http://127.0.0.1:11434")
         run(gpu1, "hosts", "add", "gpu2", "http://127.0.0.1:11435")
         run(gpu1, "hosts", "add", "gpu3", "http://127.0.0.1:11436", "--vram", "12")
         run(gpu1, "hosts", "list")
