@@ -111,8 +111,17 @@ def test_a_host_whose_memory_is_known_comes_before_one_with_a_stale_report(mm: M
     assert gpu2.memory_status == "stale" and not gpu2.memory_known
     chosen = place(mm.fleet, THIRTEEN_B)  # fits fully on gpu2 (48, stale) and gpu3 (12, known)
     assert chosen.host.name == "gpu3"
+    assert chosen.reason.startswith(
+        "fits fully on gpu3, with the most free memory of the hosts whose memory is known"
+    )
     stale = next(o for o in chosen.options if o.host.name == "gpu2")
     assert stale.level == "full" and "stale: reported" in stale.to_dict()["memory"]
+    # Installed on the stale host and fitting fully there, a model still goes where memory is known.
+    mm.fleet.manager("gpu2").ollama.pull(EIGHT_B_TAG)
+    mm.fleet.manager("gpu3").delete(EIGHT_B)
+    moved = place(mm.fleet, EIGHT_B)
+    assert moved.host.name == "gpu3"
+    assert moved.reason.endswith("; passed over for memory that is stale or unknown: gpu2")
     # A fresh report makes it known again, and the most free memory wins.
     _report(mm, "gpu2", 48)
     assert place(mm.fleet, THIRTEEN_B).host.name == "gpu2"

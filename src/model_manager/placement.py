@@ -67,15 +67,20 @@ class Option:
             self.host.name,
         )
 
-    def why(self) -> str:
-        where = f"on {self.host.name}"
+    def why(self, passed_over: list[Option]) -> str:
+        """Why this host, given the hosts where the model would do better but whose memory is not known."""
+        where, known = f"on {self.host.name}", " whose memory is known" if passed_over else ""
         if self.tier == TIERS["installed"]:
             head = f"installed {where} and fits fully there"
         elif self.tier == TIERS[FULL]:
-            head = f"fits fully {where}, with the most free memory of the hosts where it does"
+            head = f"fits fully {where}, with the most free memory of the hosts{known} where it does"
         else:
-            head = f"fits fully on no host; {self.host.name} runs it best"
-        return f"{head}: {self.verdict.describe()} (memory {self.host.describe_memory()})"
+            head = f"fits fully on no host{known}; {self.host.name} runs it best"
+        text = f"{head}: {self.verdict.describe()} (memory {self.host.describe_memory()})"
+        if passed_over:
+            names = ", ".join(o.host.name for o in passed_over)
+            text += f"; passed over for memory that is stale or unknown: {names}"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,7 +144,15 @@ def place(fleet: Fleet, name: str, *, installed_only: bool = False) -> Placement
     if best.tier == NOWHERE:
         cases = "; ".join(f"{o.host.name}: {o.verdict.describe()}" for o in options)
         raise InsufficientVramError(f"{best.info.name} runs on no host: {cases}")
-    return Placement(best.info.name, best.host, best.why(), tuple(options), down)
+    # The hosts that would have been chosen, were their memory known.
+    passed_over = [o for o in options if not o.host.memory_known and _unranked(o) < _unranked(best)]
+    return Placement(best.info.name, best.host, best.why(passed_over), tuple(options), down)
+
+
+def _unranked(option: Option) -> tuple[Any, ...]:
+    """The option's rank with whether its host's memory is known left out."""
+    rank = option.rank()
+    return rank[:1] + rank[2:]
 
 
 def download(
