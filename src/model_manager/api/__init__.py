@@ -12,7 +12,9 @@ and metrics registry, never the manager: closing the manager stays with whoever 
       downloads.py  download-job endpoints and their event stream
       hosts.py      /api/hosts, and what the other routes' ``host`` field chooses
       jobs.py       the download jobs themselves (background pulls kept in the store)
+      job_record.py one job as clients see it and the store keeps it
       schemas.py    request bodies and documented response shapes
+      host_schemas.py  the same for the fleet's hosts
       errors.py     the error envelope for every failure
       metrics.py    Prometheus metrics in a per-app registry
       dashboard.py  the dashboard page at /, its files, and which optional endpoints exist

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from ..fleet import Fleet, fleet_models_dicts
 from ..manager import ManagerCore
 from ..types import Priority
-from . import schemas as s
+from . import host_schemas as hs
 from .common import COMMON_ERRORS, JSON_ONLY, ORIGIN_ERRORS, doc, ok
 
 router = APIRouter()
@@ -50,7 +50,7 @@ def on_host(manager: ManagerCore, fleet: Fleet, host: str | None) -> ManagerCore
 # --- /api/hosts -----------------------------------------------------------------------------------
 
 
-@router.get("/api/hosts", tags=["hosts"], responses=doc(s.HostListResponse, *ORIGIN_ERRORS))
+@router.get("/api/hosts", tags=["hosts"], responses=doc(hs.HostListResponse, *ORIGIN_ERRORS))
 def hosts(fleet: FleetDep) -> JSONResponse:
     """Every host (this server's own first), what is known of its memory, and whether its Ollama answers
     (every host asked at once)."""
@@ -64,11 +64,11 @@ def hosts(fleet: FleetDep) -> JSONResponse:
     tags=["hosts"],
     status_code=201,
     responses={
-        200: {"model": s.HostResponse, "description": "An existing host, changed"},
-        **doc(s.HostResponse, *COMMON_ERRORS, status=201),
+        200: {"model": hs.HostResponse, "description": "An existing host, changed"},
+        **doc(hs.HostResponse, *COMMON_ERRORS, status=201),
     },
 )
-def add_host(fleet: FleetDep, body: s.HostRequest) -> JSONResponse:
+def add_host(fleet: FleetDep, body: hs.HostRequest) -> JSONResponse:
     """Add a host (201), or change the URL and ``vram_gb`` of one (200). Every manager sharing the store
     sees it."""
     host, new = fleet.add_host(body.name, body.url, body.vram_gb)
@@ -78,10 +78,10 @@ def add_host(fleet: FleetDep, body: s.HostRequest) -> JSONResponse:
     return answer
 
 
-@router.delete("/api/hosts/{name}", tags=["hosts"], responses=doc(s.HostResponse, *ORIGIN_ERRORS, 404))
+@router.delete("/api/hosts/{name}", tags=["hosts"], responses=doc(hs.HostResponse, *ORIGIN_ERRORS, 404))
 def remove_host(
     fleet: FleetDep,
-    name: Annotated[str, Path(description="The host's name", json_schema_extra=s.host_schema())],
+    name: Annotated[str, Path(description="The host's name", json_schema_extra=hs.host_schema())],
 ) -> JSONResponse:
     """Remove a host from the store; its recorded usage and jobs are kept."""
     host = fleet.remove_host(name)

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidRequestError
+from . import host_schemas as hs
 from . import schemas as s
 from .common import ORIGIN_ERRORS, Manager, doc, ok
 from .hosts import FleetDep, fleet_running, host_query, is_all, on_host
@@ -82,7 +83,7 @@ class RunningResponse(BaseModel):
     success: Literal[True]
     models: list[LoadedModelDoc] = Field(description="With ?host=all, each names its host")
     count: int
-    hosts: list[s.HostDoc] | None = Field(
+    hosts: list[hs.HostDoc] | None = Field(
         default=None, description="With ?host=all: each host and whether it answered"
     )
 
@@ -136,7 +137,7 @@ class UsageHistoryResponse(BaseModel):
 
 @router.get("/api/gpu", tags=["machine"], responses=doc(GpuResponse, *ORIGIN_ERRORS, 404))
 def gpu(
-    manager: Manager, fleet: FleetDep, host: Annotated[s.AnyHost | None, host_query()] = None
+    manager: Manager, fleet: FleetDep, host: Annotated[hs.AnyHost | None, host_query()] = None
 ) -> JSONResponse:
     """The GPU detection report: each device's total, free, reserve and usable memory, and the probes
     (another host's: what its report or ``--vram`` says)."""
@@ -147,7 +148,7 @@ def gpu(
     "/api/model/running", tags=["machine"], responses=doc(RunningResponse, *ORIGIN_ERRORS, 404, 502, 503)
 )
 def running(
-    manager: Manager, fleet: FleetDep, host: Annotated[s.HostOrAll | None, host_query("all")] = None
+    manager: Manager, fleet: FleetDep, host: Annotated[hs.HostOrAll | None, host_query("all")] = None
 ) -> JSONResponse:
     """What Ollama has loaded now (``/api/ps``), with how much of each model is in GPU memory."""
     if is_all(host):

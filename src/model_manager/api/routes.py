@@ -18,6 +18,7 @@ from ..errors import InvalidRequestError
 from ..exchange import loads_document
 from ..types import ModelPurpose, Priority
 from ..units import MAX_GB
+from . import host_schemas as hs
 from . import schemas as s
 from .common import (
     BODY_REQUIRED_IN_DOCS,
@@ -63,7 +64,7 @@ def list_models(
     ] = None,
     installed_only: Annotated[bool, Query(description="true/false/1/0")] = False,
     host: Annotated[
-        s.HostOrAll | None, host_query("all: every host, with where each model is installed and loaded")
+        hs.HostOrAll | None, host_query("all: every host, with where each model is installed and loaded")
     ] = None,
 ) -> Response:
     """Every known model (catalog and installed), filtered."""
@@ -97,7 +98,7 @@ def list_models(
 
 @router.get("/api/model/installed", tags=["models"], responses=doc(s.ModelListResponse, *ORIGIN_ERRORS, 404))
 def installed_models(
-    manager: Manager, fleet: FleetDep, host: Annotated[s.AnyHost | None, host_query()] = None
+    manager: Manager, fleet: FleetDep, host: Annotated[hs.AnyHost | None, host_query()] = None
 ) -> JSONResponse:
     """The models Ollama has on disk (as last seen when ``installed_state_known`` is false)."""
     manager = on_host(manager, fleet, host)
@@ -110,7 +111,7 @@ def installed_models(
     "/api/model/current", tags=["models"], responses=doc(s.CurrentModelResponse, *ORIGIN_ERRORS, 404, 409)
 )
 def current_model(
-    manager: Manager, fleet: FleetDep, host: Annotated[s.AnyHost | None, host_query()] = None
+    manager: Manager, fleet: FleetDep, host: Annotated[hs.AnyHost | None, host_query()] = None
 ) -> JSONResponse:
     """The selected model (null when none) and its metadata, with whether Ollama has it loaded now
     (it unloads an idle model after its keep-alive). 409 when Ollama no longer has it installed."""
@@ -128,7 +129,7 @@ def model_info(
     manager: Manager,
     fleet: FleetDep,
     name: Annotated[str, Path(description=s.MODEL_DESCRIPTION, json_schema_extra=s.MODEL_NAME_SCHEMA)],
-    host: Annotated[s.AnyHost | None, host_query()] = None,
+    host: Annotated[hs.AnyHost | None, host_query()] = None,
 ) -> JSONResponse:
     """Metadata of one model; the name may contain ':' and '/'."""
     manager = on_host(manager, fleet, host)
@@ -144,7 +145,7 @@ def statistics(
     model: Annotated[
         str | None, Query(description="One model's statistics only", json_schema_extra=s.MODEL_NAME_SCHEMA)
     ] = None,
-    host: Annotated[s.HostOrAll | None, host_query("all: the totals with each host's share (hosts)")] = None,
+    host: Annotated[hs.HostOrAll | None, host_query("all: the totals with each host's share (hosts)")] = None,
 ) -> JSONResponse:
     """Usage statistics of every model, or of one: the totals over every host, or one host's share."""
     if is_all(host):
@@ -200,7 +201,7 @@ def delete(
         Query(description="The model, when no JSON body is sent", json_schema_extra=s.MODEL_NAME_SCHEMA),
     ] = None,
     body: Annotated[s.HostModelRequest | None, Body()] = None,
-    host: Annotated[s.AnyHost | None, host_query()] = None,
+    host: Annotated[hs.AnyHost | None, host_query()] = None,
 ) -> JSONResponse:
     """Delete a model from Ollama: ``{"model": ...}`` as the body, or ``?model=``."""
     if body is not None and model is not None and body.model != model:
@@ -222,7 +223,7 @@ def delete(
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.RecommendResponse | s.FleetRecommendResponse, *COMMON_ERRORS, 404),
+    responses=doc(s.RecommendResponse | hs.FleetRecommendResponse, *COMMON_ERRORS, 404),
 )
 def recommend(
     manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendRequest | None, Body()] = None
@@ -271,7 +272,7 @@ def plan(manager: Manager, fleet: FleetDep, body: s.PlanRequest) -> JSONResponse
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.SyncResponse | s.FleetSyncResponse, *COMMON_ERRORS, 404),
+    responses=doc(s.SyncResponse | hs.FleetSyncResponse, *COMMON_ERRORS, 404),
 )
 def sync(
     manager: Manager, fleet: FleetDep, body: Annotated[s.SyncRequest | None, Body()] = None

@@ -1,4 +1,5 @@
-"""Request bodies (validated) and response shapes (documented in the OpenAPI schema).
+"""Request bodies (validated) and response shapes (documented in the OpenAPI schema); a fleet's hosts'
+are in ``host_schemas``.
 
 Request models are strict and forbid unknown fields, so a typo such as ``"modle"`` is a 422 rather than
 a silently ignored field. Response models only document: routes return ``JSONResponse`` built from the
@@ -14,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
-from ..config import FLEET_WORDS, HOST_NAME_PATTERN, HOST_URL_PATTERN
 from ..ollama_defaults import KV_CACHE_TYPES
 from ..types import ModelPurpose, Priority
 from ..units import MAX_GB
+from .host_schemas import AnyHost, HostDoc, HostOrAll, HostOrAuto, host_field
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
 _OPEN = ConfigDict(extra="allow")
@@ -36,44 +37,6 @@ MODEL_DESCRIPTION = "Model name: a catalog name or any Ollama name, [host/][name
 MODEL_FIELD = Field(
     description=MODEL_DESCRIPTION, examples=["llama3.1:8b-instruct"], json_schema_extra=MODEL_NAME_SCHEMA
 )
-HOST_PATTERN = f"^{HOST_NAME_PATTERN}$"
-"""A host's name (``config.parse_host_name``); ``local`` is this server's own."""
-
-
-def _any_case(word: str) -> str:
-    return "".join(f"[{c.upper()}{c}]" for c in word)
-
-
-def _not_words(words: list[str]) -> JsonDict:
-    return {"pattern": "^(?:" + "|".join(_any_case(w) for w in words) + ")$"}
-
-
-def host_schema(*accepts: str) -> JsonDict:
-    """A host's name, or the words of ``FLEET_WORDS`` in ``accepts`` (any case, as the server reads them)."""
-    refused = [w for w in FLEET_WORDS if w not in accepts]
-    schema: JsonDict = {"pattern": HOST_PATTERN}
-    if refused:
-        schema["not"] = _not_words(refused)
-    return schema
-
-
-AnyHost = Annotated[str, Field(json_schema_extra=host_schema())]
-HostOrAll = Annotated[str, Field(json_schema_extra=host_schema("all"))]
-HostOrAuto = Annotated[str, Field(json_schema_extra=host_schema("auto"))]
-
-
-def host_field(words: str = "") -> Any:
-    """The ``host`` field of a request: one host's name (``local``: this server's), or the words the route
-    also takes (its type: ``HostOrAll``, ``HostOrAuto``; ``words`` says what they mean)."""
-    extra = f", or {words}" if words else ""
-    return Field(
-        default=None,
-        description=f"A fleet host's name (GET /api/hosts; local is this server's own){extra}; "
-        "left out, this server's own host",
-        examples=["local"],
-    )
-
-
 VRAM_FIELD = Field(
     default=None,
     ge=0,
@@ -104,23 +67,6 @@ class DownloadRequest(BaseModel):
     model: str = MODEL_FIELD
     wait: bool = Field(default=False, description="Block until the download ends instead of answering 202")
     host: HostOrAuto | None = host_field("auto: where placement puts it")
-
-
-class HostRequest(BaseModel):
-    model_config = _STRICT
-    name: str = Field(
-        description="1-63 letters, digits, '_', '.' or '-' (not local, all or auto)",
-        examples=["gpu2"],
-        json_schema_extra={"pattern": HOST_PATTERN, "not": _not_words(["local", *FLEET_WORDS])},
-    )
-    url: str = Field(
-        description="Where its Ollama listens, as OLLAMA_HOST takes it",
-        examples=["http://gpu2.lan:11434"],
-        json_schema_extra={"pattern": f"^{HOST_URL_PATTERN}$"},
-    )
-    vram_gb: float | None = Field(
-        default=None, ge=0, le=MAX_GB, description="Its GPU memory, used while its manager publishes none"
-    )
 
 
 class SyncRequest(BaseModel):
@@ -298,23 +244,6 @@ class ModelStatistics(BaseModel):
     installed: bool
 
 
-class HostDoc(BaseModel):
-    """A host of the fleet and what is known of its memory; in answers from several hosts, whether it
-    answered (``reachable``) and why not (``error``)."""
-
-    model_config = _OPEN
-    name: str
-    url: str
-    own: bool = Field(description="This server's own host (its OLLAMA_HOST)")
-    vram_gb: float | None = Field(description="The --vram it was added with")
-    memory: dict[str, Any] = Field(
-        description="status: detected, reported, vram, stale or unknown; known; description; the report's "
-        "reported_at, age_s, heartbeat_s and available_gb"
-    )
-    reachable: bool | None = None
-    error: dict[str, Any] | None = None
-
-
 class ModelListResponse(BaseModel):
     model_config = _OPEN
     success: Literal[True]
@@ -479,34 +408,6 @@ class SyncResponse(BaseModel):
     added: list[str]
     removed: list[str]
     installed: list[str]
-
-
-class FleetSyncResponse(BaseModel):
-    """``host`` all: each host with its sync (null where it did not answer)."""
-
-    success: Literal[True]
-    hosts: list[HostDoc] = Field(description="Each host, with ``sync``: added, removed, installed")
-
-
-class FleetRecommendResponse(BaseModel):
-    """``host`` all: each host with its recommendation in its own memory."""
-
-    success: Literal[True]
-    priority: str
-    hosts: list[HostDoc] = Field(description="Each host, with ``recommendation`` (null where it failed)")
-
-
-class HostListResponse(BaseModel):
-    success: Literal[True]
-    hosts: list[HostDoc]
-    count: int
-
-
-class HostResponse(BaseModel):
-    model_config = _OPEN
-    success: Literal[True]
-    host: HostDoc
-    message: str
 
 
 class MessageResponse(BaseModel):
