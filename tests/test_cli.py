@@ -49,7 +49,7 @@ Cli = Callable[..., Result]
 @pytest.fixture
 def cli(ollama: OllamaDouble, capsys: pytest.CaptureFixture[str]) -> Cli:
     def run(*args: str, host: str | None = None) -> Result:
-        code = main(["--host", host or ollama.url, *args])
+        code = main(["--ollama-host", host or ollama.url, *args])
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 

@@ -43,7 +43,7 @@ Cli = Callable[..., Result]
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     def run(host: str, *args: str) -> Result:
-        code = main(["--host", host, *args])
+        code = main(["--ollama-host", host, *args])
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 

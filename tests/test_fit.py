@@ -191,7 +191,7 @@ def test_cli_use_says_when_a_model_runs_partly_on_the_cpu(
 
     ollama.install(catalog_tag(manager, EIGHT_B))
     monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "3")
-    code = main(["--host", ollama.url, "--data-dir", str(manager.settings.home), "use", EIGHT_B])
+    code = main(["--ollama-host", ollama.url, "--data-dir", str(manager.settings.home), "use", EIGHT_B])
     out, err = capsys.readouterr()
     assert code == 0 and out == f"Switched to {EIGHT_B}\n"
     assert f"Note: {EIGHT_B} fits partially at 4,096 context: needs " in err

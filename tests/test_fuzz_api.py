@@ -54,6 +54,8 @@ UNSTATED_RULES = {
 
 CASES: Counter[str] = Counter()
 """Cases sent, by operation and generation mode (``"POST /api/model/usage positive"``)."""
+OLLAMA_URLS: dict[str, str] = {}
+"""The Ollama double behind each server under test, by the server's URL."""
 
 
 schema = schemathesis.openapi.from_dict(openapi_document())
@@ -72,6 +74,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ollama.install("llama3.2:3b-instruct-q4_K_M")
         env = process_env(home, ollama.url, MODEL_MANAGER_VRAM_GB="24")
         with server_process(env, log, "--no-access-log", graceful=True) as (proc, url):
+            OLLAMA_URLS[url] = ollama.url
             yield url
             assert proc.poll() is None, f"the server died during the fuzz run:\n{log.read_text()}"
     text = log.read_text()
@@ -113,7 +116,18 @@ def _excluded(case: schemathesis.Case[Any], response: Any) -> list[Any]:
     return excluded
 
 
+def _hosts_answer(case: schemathesis.Case[Any], base_url: str) -> None:
+    """A host a valid case adds is the server's own Ollama double under another name, so that the
+    cases after it, which may name it, find an Ollama that answers (a URL with nothing behind it would
+    make them 503 by design; URLs themselves are fuzzed in tests/test_api_schema.py)."""
+    body = case.body
+    positive = case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE
+    if case.operation.label == "POST /api/hosts" and positive and isinstance(body, dict) and "url" in body:
+        body["url"] = OLLAMA_URLS[base_url]
+
+
 def _call_and_validate(case: schemathesis.Case[Any], base_url: str) -> None:
+    _hosts_answer(case, base_url)
     response = case.call(base_url=base_url, timeout=30)
     case.validate_response(response, excluded_checks=_excluded(case, response))
 
@@ -146,6 +160,7 @@ class _Scenario:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        OLLAMA_URLS[self.url] = self.ollama.url
 
     def close(self) -> None:
         self.server.should_exit = True
@@ -179,6 +194,7 @@ def test_download_job_workflows() -> None:
             starts_a_download = case.operation.label == "POST /api/model/download"
             if starts_a_download and isinstance(body, dict) and body.get("wait", False) is False:
                 body["wait"] = True
+            _hosts_answer(case, self.scenario.url)
 
         def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             _count(case, "stateful")

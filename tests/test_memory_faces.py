@@ -66,7 +66,7 @@ def faces(
 
 
 def _cli(ollama: OllamaDouble, home: Path, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    main(["--host", ollama.url, "--data-dir", str(home), *args, "--json"])
+    main(["--ollama-host", ollama.url, "--data-dir", str(home), *args, "--json"])
     return json.loads(capsys.readouterr().out)
 
 

@@ -113,7 +113,7 @@ def test_cli_check_without_a_figure_judges_the_detected_ram_as_ram(
     # A CPU-only machine with 23.5 GiB of RAM: Ollama's default context there is 4,096, not the 32k tier.
     monkeypatch.setattr(GPUManager, "get_backend", lambda self: "cpu")
     monkeypatch.setattr(GPUManager, "get_available_memory_gb", lambda self: 23.5)
-    base = ["--host", ollama.url, "--data-dir", str(isolated_env)]
+    base = ["--ollama-host", ollama.url, "--data-dir", str(isolated_env)]
     assert main([*base, "check", EIGHT_B, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["context_length"], doc["vram_source"], doc["memory"]["kind"]) == (4096, "detected", "memory")

@@ -74,7 +74,7 @@ def test_asked_settings_narrow_and_extend_the_plan(manager: ModelManager) -> Non
 def test_cli_plan_prints_a_table_and_one_json_document(
     manager: ModelManager, ollama: OllamaDouble, isolated_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = ["--host", ollama.url, "--data-dir", str(isolated_env)]
+    base = ["--ollama-host", ollama.url, "--data-dir", str(isolated_env)]
     assert main([*base, "plan", EIGHT_B, "8"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -92,7 +92,7 @@ def test_cli_plan_prints_a_table_and_one_json_document(
 def test_cli_plan_refuses_bad_options(ollama: OllamaDouble, capsys: pytest.CaptureFixture[str]) -> None:
     for bad in (["--context", "0"], ["--parallel", "x"], ["--kv-cache-type", "q3_k"]):
         with pytest.raises(SystemExit) as exc:
-            main(["--host", ollama.url, "plan", EIGHT_B, *bad])
+            main(["--ollama-host", ollama.url, "plan", EIGHT_B, *bad])
         assert exc.value.code == 2
     capsys.readouterr()
 

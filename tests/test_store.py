@@ -227,10 +227,14 @@ def test_migration_merges_the_spellings_of_one_name(store_location: str) -> None
     """Rows recorded under spellings of one Ollama name before the one-key rule become one model's."""
     old = Store(store_location, migrations=MIGRATIONS[:2])
     spellings = ("MyModel:latest", "mymodel", "registry.ollama.ai/library/mymodel:latest")
-    for i, name in enumerate(spellings):
-        old.record_usage(name, float(i + 1), i != 1, at=f"2026-01-0{i + 1}T00:00:00+00:00")
-    old.record_usage("other", 1.0, True)
-    old.apply_import([], {"mymodel": {"description": "a"}, "MyModel:latest": {"size": "7B"}})
+    # Written as the store of that version wrote them (its tables had no host).
+    event = "INSERT INTO usage_events (model, at, seconds, success) VALUES (?, ?, ?, ?)"
+    with old.atomic() as tx:
+        for i, name in enumerate(spellings):
+            tx.execute(event, (name, f"2026-01-0{i + 1}T00:00:00+00:00", float(i + 1), int(i != 1)))
+        tx.execute(event, ("other", "2026-01-04T00:00:00+00:00", 1.0, 1))
+        for model, fields in (("mymodel", '{"description": "a"}'), ("MyModel:latest", '{"size": "7B"}')):
+            tx.execute("INSERT INTO metadata_overrides (model, fields) VALUES (?, ?)", (model, fields))
     old.close()
 
     store = Store(store_location)

@@ -5,9 +5,9 @@ a vision model also gets the bundled test photo, ``data/bench_photo.png``, drawn
 ``scripts/make_bench_photo.py``) and keeps what Ollama's own timing fields say (ollama/ollama api/types.go
 ``Metrics``): the load (``load_duration``), the prompt (``prompt_eval_count`` over ``prompt_eval_duration``),
 the generation (``eval_count`` over ``eval_duration``), and time to first token, approximated as the load
-plus the prompt's evaluation. Figures are kept per model and per Ollama host (``LOCAL_HOST`` for the one
-configured host); every benchmark's and every recorded use's generation timing is pooled into one measured
-figure, which replaces the bandwidth estimate (``speed_of``).
+plus the prompt's evaluation. Figures are kept per model and per Ollama host (its name in the fleet: ``local``
+for the configured one); every benchmark's and every recorded use's generation timing is pooled into one
+measured figure, which replaces the bandwidth estimate (``speed_of``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import parse_count, parse_seconds
+from .config import DEFAULT_HOST_NAME, parse_count, parse_seconds
 from .errors import InvalidRequestError, ModelNotInstalledError, OllamaError
 from .names import name_key, stored_name_key
 from .speed import Speed
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
     from .measured import BenchmarkRun, MeasuredSpeed
     from .ollama_client import OllamaClient
     from .store import Store
-
-LOCAL_HOST = "local"
-"""The name the configured Ollama host's measurements are kept under."""
 
 TEXT_PROMPT = "In three sentences, say what makes a photograph well composed."
 PHOTO_PROMPT = "Describe this photo in two sentences, then rate its composition from 1 to 10."
@@ -55,7 +52,9 @@ def photo_base64() -> str:
 class Benchmarks:
     """Benchmarks and measured speeds on one Ollama host, kept in the store."""
 
-    def __init__(self, store: Store, ollama: Callable[[], OllamaClient], host: str = LOCAL_HOST) -> None:
+    def __init__(
+        self, store: Store, ollama: Callable[[], OllamaClient], host: str = DEFAULT_HOST_NAME
+    ) -> None:
         self.store, self._ollama, self.host = store, ollama, host
         self._lock = threading.Lock()
         self._measured: dict[str, MeasuredSpeed] | None = None
@@ -110,18 +109,28 @@ class Benchmarks:
         self.invalidate()
         return result
 
-    def record(self, name: str, seconds: float, success: bool, eval_count: object, eval_s: object) -> None:
-        """Record one use of ``name`` (its canonical name) with its generation timing (Ollama's ``eval_count``
-        and ``eval_duration`` in seconds), pooled; a use that generated nothing is recorded without it.
-        Raises InvalidRequestError for a bad figure, or only one of the two (nothing is recorded)."""
+    def record(
+        self,
+        name: str,
+        seconds: float,
+        success: bool,
+        eval_count: object,
+        eval_s: object,
+        host: str | None = None,
+    ) -> None:
+        """Record one use of ``name`` (its canonical name) on ``host`` (default: this one) with its generation
+        timing (Ollama's ``eval_count`` and ``eval_duration`` in seconds), pooled; a use that generated
+        nothing is recorded without it. Raises InvalidRequestError for a bad figure, or only one of the two
+        (nothing is recorded)."""
         if eval_count is None or eval_s is None:
             raise InvalidRequestError("eval_count and eval_duration_s are given together or not at all")
         tokens, duration = parse_count(eval_count, "eval_count"), parse_seconds(eval_s, "eval_duration_s")
+        where = host or self.host
         if not tokens or not duration:
-            self.store.record_usage(name, seconds, success)
+            self.store.record_usage(name, seconds, success, host=where)
             return
         self.store.record_usage_timing(
-            name, seconds, success, host=self.host, eval_tokens=tokens, eval_s=duration
+            name, seconds, success, host=where, eval_tokens=tokens, eval_s=duration
         )
         self.invalidate()
 

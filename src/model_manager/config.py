@@ -45,6 +45,16 @@ MAX_DURATION_NS = 2**63 - 1
 DEFAULT_SWITCH_WAIT_S = 60.0
 """Seconds a switch or delete from the Python API or the CLI waits while another one runs (REST: none)."""
 DATABASE_URL_SCHEMES = ("postgresql", "postgres")
+DEFAULT_HOST_NAME = "local"
+"""The name of the host a manager runs beside (its ``OLLAMA_HOST``) unless ``MODEL_MANAGER_HOST_NAME`` says otherwise."""
+FLEET_WORDS = ("all", "auto")
+"""What ``--host`` and ``host`` take besides a host's name: every host, or the one placement chooses."""
+DEFAULT_HEARTBEAT_S = 10.0
+"""Seconds between the GPU reports a serving manager publishes; a report older than three is stale."""
+HOST_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+"""A host's name (any case; kept in lower case)."""
+HOST_URL_PATTERN = r"(?:https?://)?[A-Za-z0-9.\[\]:_-]+(?:/(?:[A-Za-z0-9._~-][A-Za-z0-9._~/-]*)?)?"
+"""An Ollama address as a host's URL: ``OLLAMA_HOST``'s forms without a user, query, fragment or spaces."""
 
 
 def process_environment() -> Mapping[str, str]:
@@ -138,6 +148,43 @@ def parse_database_url(value: object, what: str = "database_url") -> str:
     return url
 
 
+def parse_host_name(value: object, what: str = "host name") -> str:
+    """A host's name in lower case: a letter or digit, then up to 62 letters, digits, ``_``, ``.`` or ``-``;
+    ``all`` and ``auto`` are taken by ``--host``. Raises InvalidRequestError naming ``what``."""
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{what} must be a string, got {type(value).__name__}")
+    name = value.lower()
+    if name in FLEET_WORDS:
+        raise InvalidRequestError(f"{what} {value!r} is taken: --host {name} means {_word(name)}")
+    if not re.fullmatch(HOST_NAME_PATTERN, value):
+        hint = " (an Ollama address goes in the URL, not the name)" if ":" in name or "/" in name else ""
+        raise InvalidRequestError(
+            f"{what} {value!r} is not a host name: use 1-63 letters, digits, '_', '.' or '-', "
+            f"starting with a letter or digit{hint}"
+        )
+    return name
+
+
+def _word(word: str) -> str:
+    return "every host" if word == "all" else "the host placement chooses"
+
+
+def parse_host_url(value: object, what: str = "host URL") -> str:
+    """The base URL of a host's Ollama (``HOST_URL_PATTERN``), read as ``OLLAMA_HOST`` is
+    (``ollama_base_url``). Raises InvalidRequestError."""
+    if not isinstance(value, str) or not re.fullmatch(HOST_URL_PATTERN, value):
+        scheme = value.partition("://")[0] if isinstance(value, str) and "://" in value else ""
+        why = (
+            f"Ollama speaks http or https, not {scheme}"
+            if scheme not in ("", "http", "https")
+            else ("use [http[s]://]host[:port][/path], without a user, query, fragment or spaces")
+        )
+        raise InvalidRequestError(
+            f"{what} {value!r} is not an Ollama address: {why} (e.g. http://gpu1.lan:11434)"
+        )
+    return ollama_base_url(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with defaults a local install wants."""
@@ -159,6 +206,10 @@ class Settings:
     #: A PostgreSQL URL for the store instead of the SQLite file in ``home``; kept out of ``repr``, as
     #: it may hold a password.
     database_url: str | None = field(default=None, repr=False)
+    #: The name of the host this manager runs beside (``OLLAMA_HOST``) in a fleet sharing the store.
+    host_name: str = DEFAULT_HOST_NAME
+    #: Seconds between the GPU reports ``model-manager serve`` publishes to the store.
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
     #: The ``OLLAMA_*`` variables, read as Ollama reads them by ``ollama_defaults.runtime_settings``.
     ollama_env: Mapping[str, str] = field(default_factory=dict)
     #: The environment GPU detection reads (device visibility variables, ``PATH`` for its helpers).
@@ -203,6 +254,16 @@ def _env_seconds(
         bound = "≥ 0" if zero_ok else "> 0"
         raise InvalidSettingError(f"{key}={raw!r} must be a finite number of {unit} {bound}")
     return value
+
+
+def _env_host_name(env: Mapping[str, str]) -> str:
+    raw = env.get("MODEL_MANAGER_HOST_NAME", "").strip()
+    if not raw:
+        return DEFAULT_HOST_NAME
+    try:
+        return parse_host_name(raw, "MODEL_MANAGER_HOST_NAME")
+    except InvalidRequestError as exc:
+        raise InvalidSettingError(exc.detail) from None
 
 
 def _env_count(env: Mapping[str, str], key: str, default: int) -> int:
@@ -402,6 +463,8 @@ def load_settings(
         backups_keep=_env_count(env, "MODEL_MANAGER_BACKUPS_KEEP", DEFAULT_BACKUPS_KEEP),
         switch_wait_s=_env_seconds(env, "MODEL_MANAGER_SWITCH_WAIT", DEFAULT_SWITCH_WAIT_S, zero_ok=True),
         database_url=database_url,
+        host_name=_env_host_name(env),
+        heartbeat_s=_env_seconds(env, "MODEL_MANAGER_HEARTBEAT_S", DEFAULT_HEARTBEAT_S),
         ollama_env={k: v for k, v in env.items() if k.startswith("OLLAMA_")},
         env=env,
     )

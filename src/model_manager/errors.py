@@ -24,6 +24,7 @@ the user should do about it, and how the REST API (status) and the CLI (exit cod
     ├── UnsafeBindError                     serving beyond loopback without a token
     ├── JobNotFoundError, JobConflictError, DownloadCancelledError, DownloadInterruptedError
     ├── BenchmarkJobNotFoundError, BenchmarkJobConflictError, BenchmarkCancelledError, BenchmarkInterruptedError
+    ├── UnknownHostError, HostUnreachableError    hosts of a fleet
     └── ApiError                            the HTTP layer's own refusals
         ├── UnauthorizedError (401), ForbiddenError (403), EndpointNotFoundError (404),
         ├── MethodNotAllowedError (405), PayloadTooLargeError (413), UnsupportedMediaTypeError (415)
@@ -266,6 +267,21 @@ _ROWS = (
         "Start the benchmark again",
         503,
     ),
+    # Hosts of a fleet sharing the store.
+    ErrorKind(
+        "unknown_host",
+        "Unknown host",
+        "No host of that name is in the store",
+        "List the hosts with `model-manager hosts list`, or add one with `model-manager hosts add NAME URL`",
+        404,
+    ),
+    ErrorKind(
+        "host_unreachable",
+        "No host answered",
+        "Every host asked is down or answers garbage",
+        "Start Ollama on the hosts, or check their URLs with `model-manager hosts list`",
+        503,
+    ),
 )
 
 ERROR_TABLE: dict[str, ErrorKind] = {kind.key: kind for kind in _ROWS}
@@ -486,6 +502,18 @@ class BenchmarkInterruptedError(ModelManagerError):
     """The server stopped while the job was benchmarking."""
 
     kind_key = "benchmark_interrupted"
+
+
+class UnknownHostError(ModelManagerError):
+    """``--host`` or ``host`` names a host that is not in the store."""
+
+    kind_key = "unknown_host"
+
+
+class HostUnreachableError(ModelManagerError):
+    """A fleet-wide operation found no host that answers; the message names each host and why."""
+
+    kind_key = "host_unreachable"
 
 
 class ApiError(ModelManagerError):

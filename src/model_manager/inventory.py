@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog, infer_purpose, parameters_from_size
+from .config import DEFAULT_HOST_NAME
 from .errors import ModelManagerError, ModelNotFoundError, OllamaError, OllamaUnavailableError
 from .exchange import EDITABLE_FIELDS
 from .names import display_name, name_key, stored_name_key
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 
 INSTALLED_TTL_S = 2.0
 SYNCED_AT_KEY = "installed_synced_at"
+
+
+def host_key(key: str, host: str) -> str:
+    """A state key of one host: the default host's keeps the plain key it had before hosts existed."""
+    return key if host == DEFAULT_HOST_NAME else f"{key}@{host}"
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,8 @@ def _finish(
 
 
 class Inventory:
-    """Installed state, names and model records for one manager."""
+    """Installed state, names and model records for one manager (of one host: ``host`` names it in the
+    store, where each host's installed state is kept apart)."""
 
     def __init__(
         self,
@@ -168,8 +175,12 @@ class Inventory:
         *,
         max_age_s: float = INSTALLED_TTL_S,
         on_change: Callable[[], None] = lambda: None,
+        host: str = DEFAULT_HOST_NAME,
     ) -> None:
-        self.catalog, self.store = catalog, store
+        self.catalog, self.store, self.host = catalog, store, host
+        self._synced_at_key = host_key(SYNCED_AT_KEY, host)
+        #: Why the last look at Ollama got no usable answer (None once one did).
+        self.last_failure: ModelManagerError | None = None
         self._ollama, self._on_change = ollama, on_change
         self.max_age_s = max_age_s
         self._installed_at = -math.inf
@@ -186,8 +197,8 @@ class Inventory:
         with self._lock:
             ollama = self._ollama()
             installed = ollama.list_models()
-            known = {stored_name_key(r.name): r for r in self.store.list_models()}
-            added, removed = self.store.replace_installed(installed)
+            known = {stored_name_key(r.name): r for r in self.store.list_models(host=self.host)}
+            added, removed = self.store.replace_installed(installed, self.host)
             changed = bool(added or removed)
             for model in installed:
                 record = known.get(stored_name_key(model.name))
@@ -197,7 +208,8 @@ class Inventory:
                 self._on_change()
             self._installed_at = time.monotonic()
             self._ollama_answered = True
-            self.store.set_state(SYNCED_AT_KEY, utc_now())
+            self.last_failure = None
+            self.store.set_state(self._synced_at_key, utc_now())
         return SyncResult(added, removed, sorted(m.name for m in installed))
 
     def _store_facts(self, ollama: OllamaClient, model: InstalledModel) -> bool:
@@ -208,6 +220,7 @@ class Inventory:
             return False
         self.store.upsert_model(
             model,
+            host=self.host,
             facts={
                 "model_info": dict(facts.model_info),
                 "capabilities": list(facts.capabilities),
@@ -226,7 +239,9 @@ class Inventory:
                 # Threads that found the state stale together sync once: the first refreshes it.
                 if self._stale():
                     self._refresh()
-        return {stored_name_key(r.name): r for r in self.store.list_models(installed_only=True)}
+        return {
+            stored_name_key(r.name): r for r in self.store.list_models(installed_only=True, host=self.host)
+        }
 
     def _refresh(self) -> None:
         try:
@@ -236,6 +251,7 @@ class Inventory:
             log.debug("installed state from the store: %s", exc.message)
             self._installed_at = time.monotonic()
             self._ollama_answered = False
+            self.last_failure = exc
 
     def _stale(self) -> bool:
         if math.isinf(self.max_age_s):
@@ -258,7 +274,7 @@ class Inventory:
 
     def installed_as_of(self) -> str | None:
         """When installed state was last read from Ollama (by any process), or None if never."""
-        return self.store.get_state(SYNCED_AT_KEY)
+        return self.store.get_state(self._synced_at_key)
 
     def listing_marker(self) -> tuple[int, int]:
         """Changes whenever a listing could: refreshes installed state when stale, then reads the store's

@@ -33,6 +33,7 @@ from .errors import (
     ModelNotFoundError,
     StoreError,
 )
+from .hosts import HostRegistry
 from .inventory import INSTALLED_TTL_S, Inventory, Snapshot, SyncResult
 from .memory.planner import MemoryPlanner, check_settings
 from .names import name_key, stored_name_key
@@ -91,7 +92,7 @@ class ManagerCore:
         self.catalog = catalog or load_catalog(self.settings.user_catalog_path)
         self._gpu: GPUManager | None = gpu
         self.planner = MemoryPlanner(self.settings.ollama_env, lambda: self.gpu)
-        self.benchmarks = Benchmarks(self.store, lambda: self.ollama)
+        self.benchmarks = Benchmarks(self.store, lambda: self.ollama, self.settings.host_name)
         self.speeds = SpeedPlanner(lambda: self.gpu, measured=self.benchmarks.speed_of)
         self.inventory = Inventory(
             self.catalog,
@@ -99,7 +100,10 @@ class ManagerCore:
             lambda: self.ollama,
             max_age_s=installed_max_age_s,
             on_change=self.planner.invalidate,
+            host=self.settings.host_name,
         )
+        #: The fleet's hosts in this store (``fleet.Fleet`` asks them; this manager is one of them).
+        self.hosts = HostRegistry(self.store, self.settings)
         self.switching = Switching(
             self.settings, self.store, self.inventory, self.planner, lambda: self.ollama
         )
@@ -424,23 +428,26 @@ class ManagerCore:
         inference_time: float,
         success: bool = True,
         *,
+        host: str | None = None,
         eval_count: int | None = None,
         eval_duration_s: float | None = None,
     ) -> None:
-        """Record one use of ``name``; durable when it returns, safe from several processes. Ollama's
-        ``eval_count`` and ``eval_duration`` (in seconds) of the use, given together, add to the speed
-        measured here.
+        """Record one use of ``name`` on ``host`` (default: this manager's own); durable when it returns,
+        safe from several processes. Ollama's ``eval_count`` and ``eval_duration`` (in seconds) of the
+        use, given together, add to the speed measured on that host.
 
-        Raises InvalidModelNameError or InvalidRequestError for bad input (nothing is recorded).
+        Raises InvalidModelNameError or InvalidRequestError for bad input, UnknownHostError for a host
+        not in the store (nothing is recorded).
         """
         seconds = parse_seconds(inference_time, "inference_time")
         if not isinstance(success, bool):
             raise InvalidRequestError(f"success must be true or false, got {success!r}")
         canonical = self.canonical_name(name)
+        where = self.settings.host_name if host is None else self.hosts.known(host)
         if eval_count is None and eval_duration_s is None:
-            self.store.record_usage(canonical, seconds, success)
+            self.store.record_usage(canonical, seconds, success, host=where)
         else:
-            self.benchmarks.record(canonical, seconds, success, eval_count, eval_duration_s)
+            self.benchmarks.record(canonical, seconds, success, eval_count, eval_duration_s, host=where)
 
     def statistics(self, name: str) -> Statistics:
         """The quick reference's statistics fields. Raises ModelNotFoundError when nothing is known of

@@ -27,7 +27,7 @@ from .errors import (
     ModelNotInstalledError,
     SwitchInProgressError,
 )
-from .inventory import Inventory, Snapshot
+from .inventory import Inventory, Snapshot, host_key
 from .memory.planner import MemoryPlanner
 from .names import name_key, stored_name_key
 from .store import Store
@@ -63,6 +63,9 @@ class Switching:
         self.settings, self.store, self.inventory, self.planner = settings, store, inventory, planner
         self._ollama = ollama
         self._lock = threading.RLock()
+        # Each host has its current model and its turn; the default host keeps the names it had.
+        self._current_key = host_key(CURRENT_MODEL_KEY, inventory.host)
+        self._lease = host_key("switch", inventory.host)
 
     @property
     def ollama(self) -> OllamaClient:
@@ -73,7 +76,7 @@ class Switching:
 
         Raises ModelNotInstalledError when Ollama answers and no longer has it.
         """
-        current = self.store.get_state(CURRENT_MODEL_KEY)
+        current = self.store.get_state(self._current_key)
         if current is None:
             return None
         known, installed, _ = self.inventory.status(stored_name_key(current))
@@ -116,7 +119,7 @@ class Switching:
             info = snapshot.resolve_key(key, name.strip())
             if not info.installed:
                 raise ModelNotInstalledError(info.name)
-            previous_name = self.store.get_state(CURRENT_MODEL_KEY)
+            previous_name = self.store.get_state(self._current_key)
             previous = snapshot.find_key(stored_name_key(previous_name)) if previous_name else None
             fit = self._room_for(info, previous)
             if fit.level == "none":
@@ -127,7 +130,7 @@ class Switching:
                 self._reconcile_failed_load(exc, info, previous_name)
             if previous_name is not None and stored_name_key(previous_name) != info.key:
                 self._unload_quietly(previous.ollama_tag if previous else previous_name)
-            self.store.set_state(CURRENT_MODEL_KEY, info.name)
+            self.store.set_state(self._current_key, info.name)
             return SwitchResult(info, fit)
 
     def _reconcile_failed_load(self, exc: ModelManagerError, info: ModelInfo, previous: str | None) -> None:
@@ -177,11 +180,11 @@ class Switching:
         wait = self.settings.switch_wait_s if wait_s is None else max(0.0, wait_s)
         started = time.monotonic()
         if not self._lock.acquire(timeout=-1 if math.isinf(wait) else wait):
-            holder = self.store.lease_holder("switch") or "another thread of this process"
+            holder = self.store.lease_holder(self._lease) or "another thread of this process"
             raise SwitchInProgressError(holder + (f"; waited {wait:.3g} s" if wait > 0 else ""))
         try:
             left = max(0.0, wait - (time.monotonic() - started))
-            with self.store.lease("switch", ttl_s=self.settings.load_timeout_s + 30, wait_s=left):
+            with self.store.lease(self._lease, ttl_s=self.settings.load_timeout_s + 30, wait_s=left):
                 yield
         finally:
             self._lock.release()
@@ -201,13 +204,13 @@ class Switching:
         key = name_key(name)
         with self._exclusive(wait_s):
             info = self._live_snapshot().resolve_key(key, name.strip())
-            current = self.store.get_state(CURRENT_MODEL_KEY)
+            current = self.store.get_state(self._current_key)
             if current is not None and stored_name_key(current) == info.key:
                 raise CannotDeleteCurrentError(f"{info.name} is the current model")
             if not info.installed:
                 raise ModelNotInstalledError(info.name)
             self.ollama.delete(info.ollama_tag)
-            self.store.set_installed(info.ollama_tag, False)
+            self.store.set_installed(info.ollama_tag, False, self.inventory.host)
             self.inventory.mark_stale()
             return f"Deleted {info.name}"
 

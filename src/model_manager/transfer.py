@@ -25,7 +25,7 @@ from .exchange import (
     read_document,
     write_atomically,
 )
-from .inventory import Inventory
+from .inventory import Inventory, host_key
 from .names import name_key
 from .store import Store, utc_now
 from .types import ModelInfo, ModelStats
@@ -61,7 +61,7 @@ class Transfer:
                 metadata[name] = fields
         return build_document(
             exported_at=utc_now(),
-            current_model=self.store.get_state(CURRENT_MODEL_KEY),
+            current_model=self.store.get_state(host_key(CURRENT_MODEL_KEY, self.inventory.host)),
             stats=self.store.all_stats(),
             metadata=metadata,
         )

@@ -11,8 +11,11 @@ and metrics registry, never the manager: closing the manager stays with whoever 
       routes.py     models, operations, metadata and service endpoints, one manager call each
       downloads.py  download-job endpoints and their event stream
       benchmarks.py benchmark jobs and their endpoints (on the download jobs' machinery)
-      jobs.py       the jobs themselves (background pulls and benchmarks kept in the store)
+      hosts.py      /api/hosts, and what the other routes' ``host`` field chooses
+      jobs.py       the jobs themselves (background pulls and benchmarks kept in the store, on a host)
+      job_record.py one job as clients see it and the store keeps it
       schemas.py    request bodies and documented response shapes
+      host_schemas.py  the same for the fleet's hosts
       errors.py     the error envelope for every failure
       metrics.py    Prometheus metrics in a per-app registry
       dashboard.py  the dashboard page at /, its files, and which optional endpoints exist
@@ -35,8 +38,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ModelManagerError
+from ..fleet import Fleet
 from ..manager import ManagerCore
-from . import benchmarks, dashboard, docs, downloads, machine, routes
+from . import benchmarks, dashboard, docs, downloads, hosts, machine, routes
 from .errors import handle_error
 from .guard import DEFAULT_MAX_BODY_BYTES, Guard
 from .jobs import DownloadJobs
@@ -77,20 +81,23 @@ def create_app(
     """
     token = token or manager.settings.api_token
     metrics = ApiMetrics(manager)
+    fleet = Fleet(manager)
     jobs = DownloadJobs(
         manager,
+        fleet=fleet,
         max_parallel=max_parallel_downloads,
         on_bytes=metrics.downloaded,
         on_finish=metrics.job_finished,
     )
     metrics.count_active_with(jobs.active_count)
-    benchmark_jobs = benchmarks.BenchmarkJobs(manager, max_parallel=1)
+    benchmark_jobs = benchmarks.BenchmarkJobs(manager, max_parallel=1, fleet=fleet)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(jobs.close)
         await run_in_threadpool(benchmark_jobs.close)
+        fleet.close()
 
     # docs_url/redoc_url None: FastAPI's own pages load Swagger UI and ReDoc from a CDN; docs.py serves
     # the copies shipped in the package instead.
@@ -105,11 +112,13 @@ def create_app(
     app.state.manager = manager
     app.state.jobs = jobs
     app.state.benchmarks = benchmark_jobs
+    app.state.fleet = fleet
     app.state.metrics = metrics
     app.state.listings = {}
     app.include_router(routes.router)
     app.include_router(downloads.router)
     app.include_router(benchmarks.router)
+    app.include_router(hosts.router)
     app.include_router(machine.router)
     app.include_router(dashboard.router)
     app.include_router(docs.router)

@@ -6,7 +6,7 @@ benchmark runs at a time, so that two never share the machine they measure."""
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -19,13 +19,18 @@ from ..errors import (
     BenchmarkJobConflictError,
     BenchmarkJobNotFoundError,
 )
-from ..types import ProgressCallback
 from . import schemas as s
 from .common import COMMON_ERRORS, JSON_ONLY, ORIGIN_ERRORS, Manager, accepted, doc, ok
 from .downloads import EVENTS_DOC, job_events, start_job
+from .host_schemas import AnyHost, host_field
+from .hosts import FleetDep, on_host
 from .job_record import JobKind
 from .jobs import ACTIVE, Jobs
 from .schemas import _OPEN, _STRICT, MODEL_FIELD, DownloadJob
+
+if TYPE_CHECKING:
+    from ..manager import ManagerCore
+    from ..types import ProgressCallback
 
 BENCHMARK = JobKind(
     "benchmark",
@@ -41,8 +46,10 @@ class BenchmarkJobs(Jobs):
 
     kind = BENCHMARK
 
-    def _work(self, model: str, progress: ProgressCallback) -> tuple[str, dict[str, Any] | None]:
-        run = self.manager.benchmark(model, progress)
+    def _work(
+        self, manager: ManagerCore, model: str, progress: ProgressCallback
+    ) -> tuple[str, dict[str, Any] | None]:
+        run = manager.benchmark(model, progress)
         figures = run.to_dict()
         return (
             f"Benchmarked {run.model}: {figures['tokens_per_second']} tok/s on Ollama host {run.host}",
@@ -62,6 +69,7 @@ class BenchmarkRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
     wait: bool = Field(default=False, description="Block until the benchmark ends instead of answering 202")
+    host: AnyHost | None = host_field()
 
 
 class BenchmarkJob(DownloadJob):
@@ -112,13 +120,17 @@ router = APIRouter()
         **doc(StartedBenchmarkResponse, *COMMON_ERRORS, 404, 409, 502, 504, status=202),
     },
 )
-async def benchmark(manager: Manager, jobs: Benchmarks, body: BenchmarkRequest) -> JSONResponse:
+async def benchmark(
+    manager: Manager, fleet: FleetDep, jobs: Benchmarks, body: BenchmarkRequest
+) -> JSONResponse:
     """Start (or join) a benchmark of an installed model: a fixed prompt through Ollama (a vision model also
-    gets the bundled test photo), timed by Ollama's own fields and kept for this Ollama host. 404 for an
-    unknown model and 409 for one that is not installed, at once; ``"wait": true`` blocks until it ends."""
-    info = await run_in_threadpool(manager.model_info, body.model)
-    manager.benchmarks.check(info)
-    return await start_job(jobs, body.model, body.wait)
+    gets the bundled test photo), timed by Ollama's own fields and kept for that Ollama host (``host``;
+    default: this server's). 404 for an unknown model or host and 409 for a model not installed there, at
+    once; ``"wait": true`` blocks until it ends."""
+    target = on_host(manager, fleet, body.host)
+    info = await run_in_threadpool(target.model_info, body.model)
+    target.benchmarks.check(info)
+    return await start_job(jobs, body.model, body.wait, body.host)
 
 
 @router.get(

@@ -51,7 +51,7 @@ def error_doc(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": s.ErrorResponse} for code in statuses}
 
 
-def doc(model: type[Any], *errors: int, status: int = 200) -> dict[int | str, dict[str, Any]]:
+def doc(model: Any, *errors: int, status: int = 200) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": model}, **error_doc(*errors)}
 
 

@@ -59,13 +59,15 @@ EVENTS_DOC: dict[int | str, dict[str, Any]] = {
     },
 )
 async def download(jobs: Jobs, body: s.DownloadRequest) -> JSONResponse:
-    """Start (or join) a background download; ``"wait": true`` blocks until it ends."""
-    return await start_job(jobs, body.model, body.wait)
+    """Start (or join) a background download; ``"wait": true`` blocks until it ends. ``host``: the host
+    to pull on (``auto``: where placement puts it; an interrupted job of the model resumes on its host)."""
+    return await start_job(jobs, body.model, body.wait, body.host)
 
 
-async def start_job(jobs: JobsOfAKind, model: str, wait: bool) -> JSONResponse:
-    """Start (or join) ``model``'s job: 202 with it at once, or (``wait``) its end, as success or failure."""
-    job, started = await run_in_threadpool(jobs.start, model)
+async def start_job(jobs: JobsOfAKind, model: str, wait: bool, host: str | None = None) -> JSONResponse:
+    """Start (or join) ``model``'s job on ``host``: 202 with it at once, or (``wait``) its end, as success
+    or failure."""
+    job, started = await run_in_threadpool(jobs.start, model, host)
     if not wait:
         return accepted(job=job, started=started)
     job = await jobs.ended(job["id"])

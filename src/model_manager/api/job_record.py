@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import DEFAULT_HOST_NAME
 from ..errors import (
     DownloadCancelledError,
     DownloadInterruptedError,
@@ -46,6 +47,7 @@ class Job:
     error: dict[str, str] | None = None
     message: str | None = None
     attempts: int = 1
+    host: str = DEFAULT_HOST_NAME
     created_at: str = ""
     updated_at: str = ""
     finished_at: str | None = None
@@ -71,6 +73,7 @@ class Job:
             "error": self.error,
             "message": self.message,
             "attempts": self.attempts,
+            "host": self.host,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
@@ -90,6 +93,7 @@ class Job:
             "message": self.message,
             "owner": owner,
             "attempts": self.attempts,
+            "host": self.host,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
@@ -110,6 +114,7 @@ class Job:
             error=json.loads(row["error"]) if row["error"] else None,
             message=row["message"],
             attempts=row["attempts"],
+            host=row.get("host") or DEFAULT_HOST_NAME,
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             finished_at=row["finished_at"],

@@ -4,7 +4,9 @@ Pulling a 40 GB model takes longer than any HTTP timeout, so the REST API starts
 once. ``Jobs`` holds the machinery; ``DownloadJobs`` pulls, and ``api.benchmarks.BenchmarkJobs``
 benchmarks (each kind names its errors in a ``JobKind``, and its rows carry the kind). The rules:
 
-* One job per model at a time: starting a model whose job is queued or running joins that job.
+* One job per model and host at a time: starting a model whose job is queued or running there joins
+  that job. A job pulls on its host (the server's own unless ``host`` names another; ``auto`` lets
+  placement choose, and resumes an interrupted job of the model on the host it was pulling to).
 * At most ``max_parallel`` pulls run at once; the others wait as "queued".
 * Progress comes from ``manager.download(name, progress)``. Cancelling raises from that callback; the
   exception unwinds through the Ollama adapter's stream, which closes the pull connection, and Ollama
@@ -15,7 +17,9 @@ benchmarks (each kind names its errors in a ``JobKind``, and its rows carry the 
   start time, so a reused pid is not taken for the dead process) and the jobs object in it. A job
   left queued or running by an owner that is gone shows as "interrupted", in any process that reads,
   cancels or starts it (several servers may share one home); starting the same model again resumes
-  that job under the same id (Ollama continues from the partial blobs).
+  that job under the same id (Ollama continues from the partial blobs). A pull to another host that
+  stops answering mid-way is interrupted too, and resumes on that host in the same way (on the server's
+  own host it fails, as it always has: that Ollama is the server's own to restart).
 * Watchers (the SSE stream) wait on an asyncio event set from the worker thread through their own
   loop, so a waiting stream holds no thread of the server's pool.
 """
@@ -32,7 +36,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import InternalError, ModelManagerError
+from ..errors import (
+    DownloadFailedError,
+    InternalError,
+    ModelManagerError,
+    OllamaUnavailableError,
+)
+from ..fleet import Fleet
 from ..liveness import is_alive, process_token
 from ..names import name_key
 from ..store import utc_now
@@ -94,8 +104,10 @@ class Jobs:
         persist_interval_s: float = 0.5,
         on_bytes: Callable[[str, int], None] | None = None,
         on_finish: Callable[[dict[str, Any]], None] | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.manager = manager
+        self.fleet = fleet or Fleet(manager)
         self.store = manager.store
         self.owner = f"{process_token()}/{uuid.uuid4().hex[:8]}"
         self.persist_interval_s = persist_interval_s
@@ -105,7 +117,7 @@ class Jobs:
         self._slots = threading.Semaphore(max(1, max_parallel))
         self._closing = threading.Event()
         self._live: dict[str, _Live] = {}
-        self._active: dict[str, _Live] = {}
+        self._active: dict[tuple[str, str], _Live] = {}  # by (host, model key)
         self._threads: dict[str, threading.Thread] = {}
         _LIVE_OWNERS.add(self.owner)
         self._interrupt_orphans()
@@ -128,23 +140,26 @@ class Jobs:
 
     # --- starting, reading, cancelling ------------------------------------------------------------
 
-    def start(self, name: str) -> tuple[dict[str, Any], bool]:
-        """Start the job for ``name``, or join its queued or running one. Returns (job, started).
+    def start(self, name: str, host: str | None = None) -> tuple[dict[str, Any], bool]:
+        """Start the job for ``name`` on ``host`` (see the module's rules), or join its queued or running
+        job there. Returns (job, started).
 
-        An interrupted job of the same model is resumed under its id. Raises InvalidModelNameError, the
-        kind's ``interrupted`` error when the jobs are closing.
+        An interrupted job of the same model on that host is resumed under its id. Raises
+        InvalidModelNameError, UnknownHostError, the placement's errors for ``auto``, the kind's
+        ``interrupted`` error when the jobs are closing.
         """
         model = self.manager.canonical_name(name)
         key = name_key(model)
+        where = self._host_for(model, key, host)
         with self._lock:
             if self._closing.is_set():
                 raise self.kind.interrupted("the server is stopping")
-            live = self._active.get(key)
+            live = self._active.get((where, key))
             if live is not None:
                 return live.job.to_dict(), False
-            live = _Live(self._new_or_resumed(model, key))
+            live = _Live(self._new_or_resumed(model, key, where))
             self._live[live.job.id] = live
-            self._active[key] = live
+            self._active[(where, key)] = live
             self._persist(live)
             thread = threading.Thread(
                 target=self._run, args=(live,), name=f"{self.kind.name}-{live.job.id}", daemon=True
@@ -153,10 +168,33 @@ class Jobs:
             thread.start()
             return live.job.to_dict(), True
 
-    def _new_or_resumed(self, model: str, key: str) -> Job:
+    def _host_for(self, model: str, key: str, host: str | None) -> str:
+        """The host a job of ``model`` runs on: the server's own, the one named, or for ``auto`` the one
+        with the model's interrupted or running job, else the one placement chooses."""
+        if host is None:
+            return self.manager.settings.host_name
+        if host.strip().lower() != "auto":
+            return self.fleet.manager(host).settings.host_name
+        with self._lock:
+            running = next((h for h, k in self._active if k == key), None)
+        if running is not None:
+            return running
+        kind = self.kind.name
+        latest = self._row(
+            self.store.latest_job(key, kind, None), lambda: self.store.latest_job(key, kind, None)
+        )
+        if latest is not None and latest["status"] == "interrupted":
+            return str(latest["host"])
+        from ..placement import place
+
+        return place(self.fleet, model).host.name
+
+    def _new_or_resumed(self, model: str, key: str, host: str) -> Job:
         now = utc_now()
         kind = self.kind.name
-        previous = self._row(self.store.latest_job(key, kind), lambda: self.store.latest_job(key, kind))
+        previous = self._row(
+            self.store.latest_job(key, kind, host), lambda: self.store.latest_job(key, kind, host)
+        )
         if previous is not None and previous["status"] == "interrupted":
             job = Job.from_row(previous)
             # Progress restarts with this attempt's lines (the first ones report what is already on disk).
@@ -171,7 +209,15 @@ class Jobs:
                 attempts=job.attempts + 1,
                 updated_at=now,
             )
-        return Job(id=uuid.uuid4().hex[:16], model=model, key=key, created_at=now, updated_at=now, kind=kind)
+        return Job(
+            id=uuid.uuid4().hex[:16],
+            model=model,
+            key=key,
+            host=host,
+            created_at=now,
+            updated_at=now,
+            kind=kind,
+        )
 
     def get(self, job_id: str) -> dict[str, Any]:
         """The job's current state. Raises the kind's ``not_found`` error."""
@@ -298,8 +344,11 @@ class Jobs:
 
     # --- the worker ---------------------------------------------------------------------------
 
-    def _work(self, model: str, progress: ProgressCallback) -> tuple[str, dict[str, Any] | None]:
-        """Do the job's work for ``model``, calling ``progress`` as it goes; (message, result)."""
+    def _work(
+        self, manager: ManagerCore, model: str, progress: ProgressCallback
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Do the job's work for ``model`` through its host's ``manager``, calling ``progress`` as it goes;
+        (message, result)."""
         raise NotImplementedError
 
     def _run(self, live: _Live) -> None:
@@ -308,14 +357,21 @@ class Jobs:
         model, kind = live.job.model, self.kind
         try:
             self._update(live, status="running", persist=True)
+            manager = self.manager
             try:
-                message, result = self._work(model, functools.partial(self._progress, live))
+                manager = self.fleet.manager(live.job.host)
+                message, result = self._work(manager, model, functools.partial(self._progress, live))
             except _Cancelled:
                 self._finish(live, "cancelled", error=kind.cancelled(model).to_dict())
             except _Stopping:
                 self._finish(live, "interrupted", error=kind.interrupted(model).to_dict())
             except ModelManagerError as exc:
-                self._finish(live, "failed", error=exc.to_dict())
+                if manager is not self.manager and _host_gone(exc, manager):
+                    # Another host stopped answering: the job resumes there when started again.
+                    gone = kind.interrupted(f"{live.job.model} on {live.job.host}: {exc.message}")
+                    self._finish(live, "interrupted", error=gone.to_dict())
+                else:
+                    self._finish(live, "failed", error=exc.to_dict())
             except Exception as exc:
                 log.exception("%s job %s failed", kind.name, live.job.id)
                 self._finish(live, "failed", error=InternalError(f"{type(exc).__name__}: {exc}").to_dict())
@@ -379,23 +435,32 @@ class Jobs:
         message: str | None = None,
         result: dict[str, Any] | None = None,
     ) -> None:
-        changes = {"status": status, "error": error, "message": message, "result": result}
-        self._update(live, persist=True, finished_at=utc_now(), **changes)
+        ended: dict[str, Any] = {
+            "status": status,
+            "error": error,
+            "message": message,
+            "result": result,
+            "finished_at": utc_now(),
+        }
+        if self._on_finish is not None:
+            # Counted before anyone can see the job end: a client that waited on it then reads metrics
+            # that include it.
+            with self._lock:
+                final = replace(live.job, **ended)
+            self._on_finish(final.to_dict())
+        self._update(live, persist=True, **ended)
         with self._lock:
-            if self._active.get(live.job.key) is live:
-                del self._active[live.job.key]
+            if self._active.get((live.job.host, live.job.key)) is live:
+                del self._active[(live.job.host, live.job.key)]
             self._threads.pop(live.job.id, None)
             finished = [i for i, x in self._live.items() if x.job.status not in ACTIVE]
             for stale in finished[: max(0, len(finished) - KEEP_IN_MEMORY)]:
                 del self._live[stale]
-            snapshot = live.job.to_dict()
         live.done.set()
         try:
             self.store.prune_jobs(KEEP_FINISHED)
         except ModelManagerError as exc:
             log.warning("could not prune old jobs: %s", exc.message)
-        if self._on_finish is not None:
-            self._on_finish(snapshot)
 
     def _persist(self, live: _Live) -> None:
         """Write the job row (caller holds the lock); a store failure is logged, never fatal to the work."""
@@ -404,6 +469,17 @@ class Jobs:
             self.store.save_job(live.job.to_row(self.owner))
         except ModelManagerError as exc:
             log.warning("could not record %s job %s: %s", self.kind.name, live.job.id, exc.message)
+
+
+def _host_gone(exc: ModelManagerError, manager: ManagerCore) -> bool:
+    """Whether a failed job failed because its host's Ollama went away (it does not answer now)."""
+    if not isinstance(exc, DownloadFailedError | OllamaUnavailableError):
+        return False
+    try:
+        manager.ollama.version()
+    except ModelManagerError:
+        return True
+    return False
 
 
 def _orphaned(owner: str) -> bool:
@@ -423,5 +499,7 @@ class DownloadJobs(Jobs):
 
     kind = DOWNLOAD
 
-    def _work(self, model: str, progress: ProgressCallback) -> tuple[str, dict[str, Any] | None]:
-        return self.manager.download(model, progress), None
+    def _work(
+        self, manager: ManagerCore, model: str, progress: ProgressCallback
+    ) -> tuple[str, dict[str, Any] | None]:
+        return manager.download(model, progress), None

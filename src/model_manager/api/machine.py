@@ -18,8 +18,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidRequestError
+from . import host_schemas as hs
 from . import schemas as s
 from .common import ORIGIN_ERRORS, Manager, doc, ok
+from .hosts import FleetDep, fleet_running, host_query, is_all, on_host
 
 router = APIRouter()
 
@@ -77,9 +79,13 @@ class LoadedModelDoc(BaseModel):
 
 
 class RunningResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
     success: Literal[True]
-    models: list[LoadedModelDoc]
+    models: list[LoadedModelDoc] = Field(description="With ?host=all, each names its host")
     count: int
+    hosts: list[hs.HostDoc] | None = Field(
+        default=None, description="With ?host=all: each host and whether it answered"
+    )
 
 
 class UsageEventDoc(BaseModel):
@@ -129,16 +135,25 @@ class UsageHistoryResponse(BaseModel):
 # --- routes ---------------------------------------------------------------------------------------
 
 
-@router.get("/api/gpu", tags=["machine"], responses=doc(GpuResponse, *ORIGIN_ERRORS))
-def gpu(manager: Manager) -> JSONResponse:
-    """The GPU detection report: each device's total, free, reserve and usable memory, and the probes."""
-    return ok(**manager.gpu.report().to_dict())
+@router.get("/api/gpu", tags=["machine"], responses=doc(GpuResponse, *ORIGIN_ERRORS, 404))
+def gpu(
+    manager: Manager, fleet: FleetDep, host: Annotated[hs.AnyHost | None, host_query()] = None
+) -> JSONResponse:
+    """The GPU detection report: each device's total, free, reserve and usable memory, and the probes
+    (another host's: what its report or ``--vram`` says)."""
+    return ok(**on_host(manager, fleet, host).gpu.report().to_dict())
 
 
-@router.get("/api/model/running", tags=["machine"], responses=doc(RunningResponse, *ORIGIN_ERRORS, 502, 503))
-def running(manager: Manager) -> JSONResponse:
+@router.get(
+    "/api/model/running", tags=["machine"], responses=doc(RunningResponse, *ORIGIN_ERRORS, 404, 502, 503)
+)
+def running(
+    manager: Manager, fleet: FleetDep, host: Annotated[hs.HostOrAll | None, host_query("all")] = None
+) -> JSONResponse:
     """What Ollama has loaded now (``/api/ps``), with how much of each model is in GPU memory."""
-    models = [loaded.to_dict() for loaded in manager.running_models()]
+    if is_all(host):
+        return fleet_running(fleet)
+    models = [loaded.to_dict() for loaded in on_host(manager, fleet, host).running_models()]
     return ok(models=models, count=len(models))
 
 

@@ -49,7 +49,7 @@ class KnownModels:
         marker = store.change_marker()
         with self._lock:
             if marker != self._marker:
-                records = store.list_models(installed_only=True)
+                records = store.list_models(installed_only=True, host=self.manager.settings.host_name)
                 self._installed = {stored_name_key(r.name): r.name for r in records}
                 self._marker = marker
             return self._installed

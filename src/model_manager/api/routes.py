@@ -18,6 +18,7 @@ from ..errors import InvalidRequestError
 from ..exchange import loads_document
 from ..types import ModelPurpose
 from ..units import MAX_GB
+from . import host_schemas as hs
 from . import schemas as s
 from .common import (
     BODY_REQUIRED_IN_DOCS,
@@ -31,6 +32,7 @@ from .common import (
     ok,
 )
 from .errors import envelope
+from .hosts import FleetDep, fleet_listing, fleet_recommend, fleet_sync, host_query, is_all, on_host
 
 router = APIRouter()
 
@@ -45,10 +47,11 @@ async def _raw_body(request: Request) -> bytes:
 # --- models -----------------------------------------------------------------------------------------
 
 
-@router.get("/api/model/list", tags=["models"], responses=doc(s.ModelListResponse, *ORIGIN_ERRORS))
+@router.get("/api/model/list", tags=["models"], responses=doc(s.ModelListResponse, *ORIGIN_ERRORS, 404))
 def list_models(
     request: Request,
     manager: Manager,
+    fleet: FleetDep,
     purpose: Annotated[
         str | None,
         Query(
@@ -60,8 +63,22 @@ def list_models(
         float | None, Query(ge=0, le=MAX_GB, description="Only models that fit in this many GB")
     ] = None,
     installed_only: Annotated[bool, Query(description="true/false/1/0")] = False,
+    host: Annotated[
+        hs.HostOrAll | None, host_query("all: every host, with where each model is installed and loaded")
+    ] = None,
 ) -> Response:
     """Every known model (catalog and installed), filtered."""
+    if is_all(host):
+        return fleet_listing(fleet, installed_only, purpose, max_vram)
+    if host is not None:
+        manager = on_host(manager, fleet, host)
+        memory = manager.memory(max_vram)
+        infos = manager.models(installed_only, purpose, max_vram)
+        models = [manager.metadata(i, memory=memory) for i in infos]
+        known = manager.installed_state_known()
+        return ok(
+            models=models, count=len(models), installed_state_known=known, host=manager.settings.host_name
+        )
     # Apps poll this: the rendered answer is reused until the store, Ollama's state or the memory changes.
     listings: dict[tuple[Any, ...], bytes] = request.app.state.listings
     memory = manager.memory(max_vram)
@@ -79,18 +96,26 @@ def list_models(
     return Response(body, media_type="application/json")
 
 
-@router.get("/api/model/installed", tags=["models"], responses=doc(s.ModelListResponse, *ORIGIN_ERRORS))
-def installed_models(manager: Manager) -> JSONResponse:
+@router.get("/api/model/installed", tags=["models"], responses=doc(s.ModelListResponse, *ORIGIN_ERRORS, 404))
+def installed_models(
+    manager: Manager, fleet: FleetDep, host: Annotated[hs.AnyHost | None, host_query()] = None
+) -> JSONResponse:
     """The models Ollama has on disk (as last seen when ``installed_state_known`` is false)."""
+    manager = on_host(manager, fleet, host)
     memory = manager.memory()
     models = [manager.metadata(i, memory=memory) for i in manager.models(installed_only=True)]
     return ok(models=models, count=len(models), installed_state_known=manager.installed_state_known())
 
 
-@router.get("/api/model/current", tags=["models"], responses=doc(s.CurrentModelResponse, *ORIGIN_ERRORS, 409))
-def current_model(manager: Manager) -> JSONResponse:
+@router.get(
+    "/api/model/current", tags=["models"], responses=doc(s.CurrentModelResponse, *ORIGIN_ERRORS, 404, 409)
+)
+def current_model(
+    manager: Manager, fleet: FleetDep, host: Annotated[hs.AnyHost | None, host_query()] = None
+) -> JSONResponse:
     """The selected model (null when none) and its metadata, with whether Ollama has it loaded now
     (it unloads an idle model after its keep-alive). 409 when Ollama no longer has it installed."""
+    manager = on_host(manager, fleet, host)
     state = manager.current_state()
     name = state.name
     loaded = {k: v for k, v in state.to_dict().items() if k != "current_model"}
@@ -102,9 +127,12 @@ def current_model(manager: Manager) -> JSONResponse:
 )
 def model_info(
     manager: Manager,
+    fleet: FleetDep,
     name: Annotated[str, Path(description=s.MODEL_DESCRIPTION, json_schema_extra=s.MODEL_NAME_SCHEMA)],
+    host: Annotated[hs.AnyHost | None, host_query()] = None,
 ) -> JSONResponse:
     """Metadata of one model; the name may contain ':' and '/'."""
+    manager = on_host(manager, fleet, host)
     return ok(model=manager.metadata(manager.model_info(name)))
 
 
@@ -113,11 +141,20 @@ def model_info(
 )
 def statistics(
     manager: Manager,
+    fleet: FleetDep,
     model: Annotated[
         str | None, Query(description="One model's statistics only", json_schema_extra=s.MODEL_NAME_SCHEMA)
     ] = None,
+    host: Annotated[hs.HostOrAll | None, host_query("all: the totals with each host's share (hosts)")] = None,
 ) -> JSONResponse:
-    """Usage statistics of every model, or of one."""
+    """Usage statistics of every model, or of one: the totals over every host, or one host's share."""
+    if is_all(host):
+        every = fleet.all_statistics(model)
+        return ok(statistics=next(iter(every.values())) if model is not None else every)
+    if host is not None:
+        found = {k: v.to_dict() for k, v in fleet.statistics(host, model).items()}
+        one = next(iter(found.values())) if model is not None else found
+        return ok(statistics=one, host=fleet.manager(host).settings.host_name)
     if model is not None:
         return ok(statistics=manager.statistics(model).to_dict())
     return ok(statistics={k: v.to_dict() for k, v in manager.all_statistics().items()})
@@ -132,12 +169,22 @@ def statistics(
     tags=["operations"],
     responses=doc(s.SwitchResponse, *COMMON_ERRORS, 404, 409, 502, 504),
 )
-def switch(manager: Manager, body: s.ModelRequest) -> JSONResponse:
+def switch(manager: Manager, fleet: FleetDep, body: s.SwitchRequest) -> JSONResponse:
     """Load a model in Ollama, unload the previous one, remember the choice. 409 at once while another
-    switch or delete runs (no request waits for another's turn)."""
-    result = manager.switch(body.model, wait_s=0)
-    info = manager.metadata(result.info, fit=result.fit.to_dict() if result.fit else None)
-    return ok(model=result.info.name, message=f"Switched to {result.info.name}", info=info)
+    switch or delete runs (no request waits for another's turn). ``host`` auto: the host placement picks
+    among those that have it (the answer's ``placement`` says why)."""
+    if body.host is None:
+        result = manager.switch(body.model, wait_s=0)
+        info = manager.metadata(result.info, fit=result.fit.to_dict() if result.fit else None)
+        return ok(model=result.info.name, message=f"Switched to {result.info.name}", info=info)
+    from ..placement import switch as switch_on
+
+    result, where, placement = switch_on(fleet, body.model, body.host, wait_s=0)
+    target = fleet.manager(where)
+    info = target.metadata(result.info, fit=result.fit.to_dict() if result.fit else None)
+    extra = {"placement": placement.to_dict()} if placement else {}
+    message = f"Switched {where} to {result.info.name}"
+    return ok(model=result.info.name, message=message, info=info, host=where, **extra)
 
 
 @router.delete(
@@ -148,19 +195,27 @@ def switch(manager: Manager, body: s.ModelRequest) -> JSONResponse:
 )
 def delete(
     manager: Manager,
+    fleet: FleetDep,
     model: Annotated[
         str | None,
         Query(description="The model, when no JSON body is sent", json_schema_extra=s.MODEL_NAME_SCHEMA),
     ] = None,
-    body: Annotated[s.ModelRequest | None, Body()] = None,
+    body: Annotated[s.HostModelRequest | None, Body()] = None,
+    host: Annotated[hs.AnyHost | None, host_query()] = None,
 ) -> JSONResponse:
     """Delete a model from Ollama: ``{"model": ...}`` as the body, or ``?model=``."""
     if body is not None and model is not None and body.model != model:
         raise InvalidRequestError("the body and ?model= name different models")
+    if body is not None and body.host is not None and host is not None and body.host != host:
+        raise InvalidRequestError("the body and ?host= name different hosts")
     name = body.model if body is not None else model
     if name is None:
         raise InvalidRequestError('send {"model": "<name>"} or ?model=<name>')
-    return ok(model=name, message=manager.delete(name, wait_s=0))
+    where = (body.host if body is not None else None) or host
+    if where is None:
+        return ok(model=name, message=manager.delete(name, wait_s=0))
+    target = on_host(manager, fleet, where)
+    return ok(model=name, message=target.delete(name, wait_s=0), host=target.settings.host_name)
 
 
 @router.post(
@@ -168,14 +223,20 @@ def delete(
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.RecommendResponse, *COMMON_ERRORS),
+    responses=doc(s.RecommendResponse | hs.FleetRecommendResponse, *COMMON_ERRORS, 404),
 )
-def recommend(manager: Manager, body: Annotated[s.RecommendRequest | None, Body()] = None) -> JSONResponse:
-    """The best catalog model for a priority (and capability) within the VRAM (detected when not given),
-    with every candidate, best first."""
+def recommend(
+    manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendRequest | None, Body()] = None
+) -> JSONResponse:
+    """The best catalog model for a priority (and capability) within the VRAM (detected when not given; a
+    host's own memory with ``host``, each host's answer with all), with every candidate, best first."""
     body = body or s.RecommendRequest()
-    result = manager.recommend(body.available_vram_gb, body.priority, capability=body.capability)
-    return ok(**result.to_dict(), priority=result.priority.value)
+    if is_all(body.host):
+        return fleet_recommend(fleet, body.available_vram_gb, body.priority, body.capability)
+    target = on_host(manager, fleet, body.host)
+    result = target.recommend(body.available_vram_gb, body.priority, capability=body.capability)
+    extra = {"host": target.settings.host_name} if body.host is not None else {}
+    return ok(**result.to_dict(), priority=result.priority.value, **extra)
 
 
 @router.post(
@@ -186,17 +247,20 @@ def recommend(manager: Manager, body: Annotated[s.RecommendRequest | None, Body(
     responses=doc(s.RecommendAllResponse, *COMMON_ERRORS),
 )
 def recommend_all(
-    manager: Manager, body: Annotated[s.RecommendAllRequest | None, Body()] = None
+    manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendAllRequest | None, Body()] = None
 ) -> JSONResponse:
-    """The best catalog model of each priority (and of the capability) within the VRAM."""
+    """The best catalog model of each priority (and of the capability) within the VRAM (a host's own
+    memory with ``host``)."""
     body = body or s.RecommendAllRequest()
-    recs = manager.recommend_all(body.available_vram_gb, capability=body.capability)
+    target = on_host(manager, fleet, body.host)
+    recs = target.recommend_all(body.available_vram_gb, capability=body.capability)
     answers = [{"priority": r.priority.value, **r.to_dict()} for r in recs]
     shared = {k: answers[0][k] for k in ("capability", "available_vram_gb", "memory_source")}
     for answer in answers:
         for key in ("capability", "available_vram_gb", "memory_source", "memory"):
             answer.pop(key, None)
-    return ok(**shared, recommendations=answers)
+    extra = {"host": target.settings.host_name} if body.host is not None else {}
+    return ok(**shared, recommendations=answers, **extra)
 
 
 @router.post(
@@ -205,9 +269,11 @@ def recommend_all(
     tags=["operations"],
     responses=doc(s.CompatibilityResponse, *COMMON_ERRORS, 404),
 )
-def check_compatibility(manager: Manager, body: s.CompatibilityRequest) -> JSONResponse:
-    """Whether a model fits in the VRAM (detected when not given), with its fit level and context."""
-    return ok(**manager.compatibility(body.model, body.available_vram_gb).to_dict())
+def check_compatibility(manager: Manager, fleet: FleetDep, body: s.CompatibilityRequest) -> JSONResponse:
+    """Whether a model fits in the VRAM (detected when not given; the host's own with ``host``), with its
+    fit level and context."""
+    target = on_host(manager, fleet, body.host)
+    return ok(**target.compatibility(body.model, body.available_vram_gb).to_dict())
 
 
 @router.post(
@@ -216,10 +282,10 @@ def check_compatibility(manager: Manager, body: s.CompatibilityRequest) -> JSONR
     tags=["operations"],
     responses=doc(s.PlanResponse, *COMMON_ERRORS, 404),
 )
-def plan(manager: Manager, body: s.PlanRequest) -> JSONResponse:
+def plan(manager: Manager, fleet: FleetDep, body: s.PlanRequest) -> JSONResponse:
     """Memory at each context (2,048 up to the model's maximum) for each KV cache type, the largest context
     that fits the VRAM (detected when not given), and the layers on the GPU where it does not fit."""
-    result = manager.plan(
+    result = on_host(manager, fleet, body.host).plan(
         body.model, body.available_vram_gb, body.context_length, body.kv_cache_type, body.num_parallel
     )
     return ok(**result.to_dict())
@@ -230,11 +296,16 @@ def plan(manager: Manager, body: s.PlanRequest) -> JSONResponse:
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.SyncResponse, *COMMON_ERRORS),
+    responses=doc(s.SyncResponse | hs.FleetSyncResponse, *COMMON_ERRORS, 404),
 )
-def sync(manager: Manager, body: Annotated[s.EmptyRequest | None, Body()] = None) -> JSONResponse:
-    """Read what Ollama has installed; answers what was added and removed."""
-    return ok(**manager.sync().to_dict())
+def sync(
+    manager: Manager, fleet: FleetDep, body: Annotated[s.SyncRequest | None, Body()] = None
+) -> JSONResponse:
+    """Read what Ollama has installed; answers what was added and removed (``host`` all: each host's)."""
+    host = body.host if body is not None else None
+    if is_all(host):
+        return fleet_sync(fleet)
+    return ok(**on_host(manager, fleet, host).sync().to_dict())
 
 
 # --- metadata ---------------------------------------------------------------------------------------
@@ -273,12 +344,13 @@ def import_(manager: Manager, raw: Annotated[bytes, Depends(_raw_body)]) -> JSON
     "/api/model/usage",
     dependencies=JSON_ONLY,
     tags=["metadata"],
-    responses=doc(s.UsageResponse, *COMMON_ERRORS),
+    responses=doc(s.UsageResponse, *COMMON_ERRORS, 404),
 )
 def usage(manager: Manager, metrics: Metrics, body: s.UsageRequest) -> JSONResponse:
-    """Record one use of a model (for apps not written in Python); answers the name it is kept under."""
+    """Record one use of a model (for apps not written in Python) on ``host`` (default: this server's);
+    answers the name it is kept under."""
     timing = body.timing.model_dump() if body.timing is not None else {}
-    manager.record_usage(body.model, body.inference_time, body.success, **timing)
+    manager.record_usage(body.model, body.inference_time, body.success, host=body.host, **timing)
     name = manager.canonical_name(body.model)
     metrics.usage(name, body.inference_time, body.success)
     return ok(model=name)

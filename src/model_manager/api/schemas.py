@@ -1,4 +1,5 @@
-"""Request bodies (validated) and response shapes (documented in the OpenAPI schema).
+"""Request bodies (validated) and response shapes (documented in the OpenAPI schema); a fleet's hosts'
+are in ``host_schemas``.
 
 Request models are strict and forbid unknown fields, so a typo such as ``"modle"`` is a 422 rather than
 a silently ignored field. Response models only document: routes return ``JSONResponse`` built from the
@@ -17,6 +18,7 @@ from pydantic.json_schema import SkipJsonSchema
 from ..ollama_defaults import KV_CACHE_TYPES
 from ..types import Capability, ModelPurpose, Priority
 from ..units import MAX_GB
+from .host_schemas import AnyHost, HostDoc, HostOrAll, HostOrAuto, host_field
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
 _OPEN = ConfigDict(extra="allow")
@@ -52,10 +54,24 @@ class ModelRequest(BaseModel):
     model: str = MODEL_FIELD
 
 
+class HostModelRequest(ModelRequest):
+    host: AnyHost | None = host_field()
+
+
+class SwitchRequest(ModelRequest):
+    host: HostOrAuto | None = host_field("auto: where placement puts it among the hosts that have it")
+
+
 class DownloadRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
     wait: bool = Field(default=False, description="Block until the download ends instead of answering 202")
+    host: HostOrAuto | None = host_field("auto: where placement puts it")
+
+
+class SyncRequest(BaseModel):
+    model_config = _STRICT
+    host: HostOrAll | None = host_field("all")
 
 
 CAPABILITY_FIELD = Field(
@@ -68,6 +84,7 @@ CAPABILITY_FIELD = Field(
 
 class RecommendRequest(BaseModel):
     model_config = _STRICT
+    host: HostOrAll | None = host_field("all: each host's answer")
     available_vram_gb: float | None = VRAM_FIELD
     priority: str = Field(
         default="balanced",
@@ -80,6 +97,7 @@ class RecommendRequest(BaseModel):
 
 class RecommendAllRequest(BaseModel):
     model_config = _STRICT
+    host: AnyHost | None = host_field()
     available_vram_gb: float | None = VRAM_FIELD
     capability: str | None = CAPABILITY_FIELD
 
@@ -87,12 +105,14 @@ class RecommendAllRequest(BaseModel):
 class CompatibilityRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
+    host: AnyHost | None = host_field()
     available_vram_gb: float | None = VRAM_FIELD
 
 
 class PlanRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
+    host: AnyHost | None = host_field()
     available_vram_gb: float | None = VRAM_FIELD
     # Not strict: JSON's 4096.0 is the integer 4096, as the schema says.
     context_length: int | None = Field(
@@ -129,6 +149,7 @@ class UsageTiming(BaseModel):
 class UsageRequest(BaseModel):
     model_config = _STRICT
     model: str = MODEL_FIELD
+    host: AnyHost | None = host_field()
     inference_time: float = Field(ge=0, le=1e9, description="Seconds the inference took", examples=[2.5])
     success: bool = True
     timing: UsageTiming | None = Field(
@@ -282,11 +303,17 @@ class ModelStatistics(BaseModel):
 
 
 class ModelListResponse(BaseModel):
+    model_config = _OPEN
     success: Literal[True]
     models: list[ModelMetadata]
     count: int
     installed_state_known: bool = Field(
         description="Whether Ollama answered, so `installed` is current (false: as last seen, or never)"
+    )
+    hosts: list[HostDoc] | None = Field(
+        default=None,
+        description="With ?host=all: each host and whether it answered; each model then has installed_on, "
+        "loaded_on and hosts (per host: installed, loaded, fit)",
     )
 
 
@@ -344,6 +371,7 @@ class DownloadJob(BaseModel):
     error: JobError | None
     message: str | None
     attempts: int
+    host: str = Field(description="The host it pulls on (local: this server's own)")
     created_at: str
     updated_at: str
     finished_at: str | None
@@ -479,6 +507,7 @@ class MessageResponse(BaseModel):
 
 
 class UsageResponse(BaseModel):
+    model_config = _OPEN
     success: Literal[True]
     model: str
 

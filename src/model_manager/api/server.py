@@ -6,6 +6,9 @@
   names the port the kernel chose (``model-manager API listening on http://127.0.0.1:PORT``).
 * The dashboard is at ``/``; ``--open`` opens it in the user's browser (the ``webbrowser`` module, which
   honours ``BROWSER``) once the socket listens.
+* While it serves, the manager publishes its host's GPU report to the store every
+  ``MODEL_MANAGER_HEARTBEAT_S`` seconds (``hosts.Heartbeat``), under ``MODEL_MANAGER_HOST_NAME``, so the
+  other managers of a fleet know this host's memory.
 
 The CLI's ``serve`` command calls :func:`run_from_args` with its parsed options and settings;
 ``python -m model_manager.api.server`` runs :func:`main` directly.
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Settings, load_settings
 from ..errors import ModelManagerError, UnsafeBindError
+from ..hosts import Heartbeat
 from ..manager import ManagerCore
 from .guard import is_loopback
 
@@ -134,6 +138,9 @@ def serve(
     sock = bind_socket(host, port)
     owned = manager is None
     manager = manager or ManagerCore(settings=settings)
+    core = manager
+    # The fleet reads this host's memory from the store: publish it while serving.
+    heartbeat = Heartbeat(core.hosts, lambda: core.gpu).start()
     try:
         app = create_app(
             manager,
@@ -152,6 +159,7 @@ def serve(
                 open_in_browser(dashboard_url(sock))
             server.run(sockets=[sock])
     finally:
+        heartbeat.stop()
         sock.close()
         if owned:
             manager.close()

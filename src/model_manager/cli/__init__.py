@@ -57,8 +57,9 @@ def _port_or_zero(text: str) -> int:
     return value
 
 
-def _common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """Options accepted before and after the command name.
+def _common_options(parser: argparse.ArgumentParser, *, top: bool, fleet: bool = True) -> None:
+    """Options accepted before and after the command name (``fleet``: with ``--host``, which ``serve``
+    keeps for the address it binds).
 
     Below the top level they default to SUPPRESS, so ``model-manager --json list`` is not undone by
     the subcommand's own default.
@@ -83,14 +84,22 @@ def _common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         help="log what the library does to stderr (-vv for debug detail)",
         **({"default": 0} if top else default),
     )
-    names = ("--host", "--ollama-host") if top else ("--ollama-host",)
     parser.add_argument(
-        *names,
+        "--ollama-host",
         dest="ollama_host",
         metavar="URL",
         help="Ollama's address (default: $OLLAMA_HOST or 127.0.0.1:11434)",
         **default,
     )
+    if fleet:
+        parser.add_argument(
+            "--host",
+            dest="host",
+            metavar="NAME",
+            help="the fleet host to act on: a name from `hosts list`, all, or auto (pull, use); "
+            "default local, this machine's Ollama",
+            **default,
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,11 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(parser, top=True)
     common = argparse.ArgumentParser(add_help=False)
     _common_options(common, top=False)
+    local = argparse.ArgumentParser(add_help=False)
+    _common_options(local, top=False, fleet=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+    def add(
+        name: str, help_text: str, aliases: Sequence[str] = (), *, fleet: bool = True
+    ) -> argparse.ArgumentParser:
         return sub.add_parser(
-            name, aliases=list(aliases), help=help_text, description=help_text, parents=[common]
+            name,
+            aliases=list(aliases),
+            help=help_text,
+            description=help_text,
+            parents=[common if fleet else local],
         )
 
     p = add("list", "list catalog and installed models")
@@ -175,13 +192,25 @@ def build_parser() -> argparse.ArgumentParser:
     add("gpu", "GPU devices, memory usable by models, and what each probe saw")
     add("sync", "read the installed models from Ollama into the store")
 
-    p = add("export", "write statistics and metadata to a JSON file")
+    p = add("export", "write statistics and metadata to a JSON file", fleet=False)
     p.add_argument("file", metavar="FILE")
 
-    p = add("import", "read statistics and metadata from a JSON file written by export")
+    p = add("import", "read statistics and metadata from a JSON file written by export", fleet=False)
     p.add_argument("file", metavar="FILE")
 
-    p = add("serve", "run the REST API server (Ctrl-C stops it)")
+    p = add("hosts", "the fleet's Ollama hosts, shared by every manager on the same store", fleet=False)
+    actions = p.add_subparsers(dest="hosts_command", metavar="ACTION", required=True)
+    h = actions.add_parser("add", help="add a host (or change its URL and --vram)", parents=[local])
+    h.add_argument("name", metavar="NAME")
+    h.add_argument("url", metavar="URL", help="where its Ollama listens, as OLLAMA_HOST takes it")
+    h.add_argument(
+        "--vram", type=vram_figure, metavar="GB", help="its GPU memory, used while its manager publishes none"
+    )
+    actions.add_parser("list", help="every host, its memory and whether it answers", parents=[local])
+    h = actions.add_parser("rm", aliases=["remove"], help="remove a host (its usage stays)", parents=[local])
+    h.add_argument("name", metavar="NAME")
+
+    p = add("serve", "run the REST API server (Ctrl-C stops it)", fleet=False)
     # The server's own options (model_manager.api.server.build_parser), declared here so that --help does
     # not import the server; a test keeps the two lists equal.
     p.add_argument(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..types import CurrentModel
 
 from .context import ALIASES, HINTS, Context, current_or_none, described, source_note
+from .fleet import choose_host, fleet_command
 from .operations import (
     cmd_export,
     cmd_gpu,
@@ -184,7 +185,9 @@ def run(args: argparse.Namespace) -> int:
         library_log.addHandler(quiet)
     ctx = Context(args)
     try:
-        return COMMANDS[ALIASES.get(args.command, args.command)](ctx)
+        command = ALIASES.get(args.command, args.command)
+        choose_host(ctx)
+        return (fleet_command(ctx, command) or COMMANDS[command])(ctx)
     except ModelManagerError as exc:
         return ctx.fail_with(exc)
     finally:

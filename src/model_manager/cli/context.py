@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from ..config import Settings
+    from ..fleet import Fleet
     from ..manager import ManagerCore
     from ..types import ModelInfo
 
@@ -40,6 +41,7 @@ HINTS = {
     "cannot_delete_current": "`model-manager use OTHER-MODEL` switches first",
     "insufficient_vram": "`model-manager recommend` picks one that fits",
     "switch_in_progress": "MODEL_MANAGER_SWITCH_WAIT sets how many seconds `use` and `rm` wait for it",
+    "unknown_host": "Ollama's address itself goes in --ollama-host URL",
 }
 
 
@@ -53,7 +55,15 @@ class Context:
         self.err = sys.stderr
         self._settings: Settings | None = None
         self._manager: ManagerCore | None = None
+        self._fleet: Fleet | None = None
         self._console: Console | None = None
+        #: The fleet host chosen by ``--host``: a host's name, ``all``, ``auto``, or None for the own host
+        #: (set by ``fleet.choose_host`` before the command runs).
+        self.host: str | None = None
+        #: An Ollama address given to ``--host`` the way it used to be (``fleet.choose_host``).
+        self.url_from_host: str | None = None
+        #: Fields every JSON document of this run carries (the host, a placement), set by ``--host``.
+        self.extra: dict[str, Any] = {}
         #: How installed flags are shown: "known", "last seen" or "unknown" (never read from Ollama).
         self.installed_view = "known"
 
@@ -63,11 +73,13 @@ class Context:
         if self._settings is None:
             from ..config import load_settings
 
-            self._settings = load_settings(host=self.args.ollama_host, data_dir=self.args.data_dir)
+            host = self.args.ollama_host or self.url_from_host
+            self._settings = load_settings(host=host, data_dir=self.args.data_dir)
         return self._settings
 
     @property
-    def manager(self) -> ManagerCore:
+    def base(self) -> ManagerCore:
+        """The manager of this machine's own host (``OLLAMA_HOST``)."""
         if self._manager is None:
             from ..inventory import INSTALLED_TTL_S
             from ..manager import ManagerCore
@@ -75,6 +87,21 @@ class Context:
             max_age = math.inf if self.stored_state else INSTALLED_TTL_S
             self._manager = ManagerCore(settings=self.settings, installed_max_age_s=max_age)
         return self._manager
+
+    @property
+    def manager(self) -> ManagerCore:
+        """The manager of the host ``--host`` names (the own host without it, or for all and auto)."""
+        if self.host is None or self.host in ("all", "auto"):
+            return self.base
+        return self.fleet.manager(self.host)
+
+    @property
+    def fleet(self) -> Fleet:
+        if self._fleet is None:
+            from ..fleet import Fleet
+
+            self._fleet = Fleet(self.base)
+        return self._fleet
 
     @property
     def console(self) -> Console:
@@ -85,13 +112,17 @@ class Context:
         return self._console
 
     def close(self) -> None:
+        if self._fleet is not None:
+            self._fleet.close()
         if self._manager is not None:
             self._manager.close()
 
     # --- output -----------------------------------------------------------------------------
 
     def emit(self, doc: Any) -> None:
-        """The one JSON document of a ``--json`` run."""
+        """The one JSON document of a ``--json`` run (with ``extra``'s fields)."""
+        if isinstance(doc, dict) and self.extra:
+            doc = {**doc, **self.extra}
         self.out.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
         self.out.flush()
 
@@ -128,7 +159,11 @@ class Context:
         if solution is None:
             hint = HINTS.get(exc.kind_key)
             solution = f"{exc.solution} ({hint})" if hint else exc.solution
-        if isinstance(exc, ModelNotInstalledError) and self._manager is not None:
+        if (
+            isinstance(exc, ModelNotInstalledError)
+            and self._manager is not None
+            and self.host not in ("all", "auto")
+        ):
             # "Not installed" may only mean "not seen": say so when Ollama did not answer.
             self.installed_state()
         if self.json:

@@ -30,6 +30,7 @@ def cmd_pull(ctx: Context) -> int:
     from .progress import PullDisplay, make_display
 
     name = ctx.args.model
+    again = f"model-manager pull {name}" + (f" --host {ctx.host}" if ctx.host else "")
     display: PullDisplay | None = None if ctx.json else make_display(ctx.err)
     try:
         message = ctx.manager.download(name, display.update if display else None)
@@ -41,16 +42,14 @@ def cmd_pull(ctx: Context) -> int:
             display.close()
             display = None
         unreachable = exc.__cause__
-        return ctx.fail_with(
-            unreachable, f"{unreachable.solution}; then `model-manager pull {name}` resumes the download"
-        )
+        return ctx.fail_with(unreachable, f"{unreachable.solution}; then `{again}` resumes the download")
     except KeyboardInterrupt:
         if display is not None:
             display.close()
             display = None
         return ctx.fail_with(
             OperationInterruptedError(f"pull of {name}"),
-            f"Run `model-manager pull {name}` again to resume: the downloaded part is kept",
+            f"Run `{again}` again to resume: the downloaded part is kept",
         )
     finally:
         if display is not None:

@@ -10,6 +10,7 @@ transactions, the change marker, the integrity check and how a lease is held (``
       __init__.py  the Store API the rest of the package uses
       schema.py    migrations, timestamps, the transaction protocol
       lease.py     the switch lease: rows with liveness tokens (SQLite), or ``postgres.AdvisoryLeases``
+      hosts.py     the fleet's hosts and the GPU reports their managers publish
       sqlite.py    the SQLite backend
       postgres.py  the PostgreSQL backend (psycopg 3, imported only when a URL names it)
 """
@@ -24,19 +25,24 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import DATABASE_URL_SCHEMES, redact_database_url
+from ..config import DATABASE_URL_SCHEMES, DEFAULT_HOST_NAME, redact_database_url
 from ..errors import ModelManagerError, StoreError
 from ..types import InstalledModel, ModelRecord, ModelStats
+from .hosts import HostTables
 from .schema import MIGRATIONS, POSTGRESQL, Backend, Migration, Transaction, utc_now
 
 if TYPE_CHECKING:
     from ..measured import BenchmarkRun, MeasuredSpeed
     from .lease import Leases
 
-__all__ = ["MIGRATIONS", "Migration", "Store", "Transaction", "utc_now"]
+__all__ = ["IMPORTED", "MIGRATIONS", "Migration", "Store", "Transaction", "utc_now"]
 
 UsageEvent = tuple[str, float, bool]
 """One recorded use: (when, seconds, success)."""
+IMPORTED = ""
+"""The host an imported aggregate is kept under: an export document says nothing of hosts."""
+_SUMS = """model, SUM(usage_count) AS usage_count, SUM(success_count) AS success_count,
+           SUM(total_time) AS total_time, MAX(last_used) AS last_used FROM model_stats"""
 
 
 def _record_from_row(row: Any) -> ModelRecord:
@@ -54,9 +60,9 @@ def _record_from_row(row: Any) -> ModelRecord:
 def _stats_from_row(row: Any) -> ModelStats:
     return ModelStats(
         name=row["model"],
-        usage_count=row["usage_count"],
-        success_count=row["success_count"],
-        total_time=row["total_time"],
+        usage_count=int(row["usage_count"]),  # PostgreSQL's SUM of a BIGINT is a NUMERIC
+        success_count=int(row["success_count"]),
+        total_time=float(row["total_time"]),
         last_used=row["last_used"],
     )
 
@@ -77,10 +83,11 @@ def _open_backend(location: str | Path) -> Backend:
     return SQLiteBackend(location)
 
 
-class Store:
+class Store(HostTables):
     """Everything the manager records, in a SQLite file (or ``":memory:"``) or a PostgreSQL database.
 
-    ``path`` names it in messages: the file, or the URL with its password masked.
+    ``path`` names it in messages: the file, or the URL with its password masked. Installed state, usage
+    and jobs are kept per host (``host``: a fleet host's name; the default host is ``local``).
     """
 
     def __init__(self, location: str | Path, *, migrations: list[Migration] | None = None) -> None:
@@ -253,15 +260,19 @@ class Store:
 
     # --- models ----------------------------------------------------------------------------------
 
-    def get_model(self, name: str) -> ModelRecord | None:
-        rows = self._read("SELECT * FROM models WHERE name = ?", (name,))
+    def get_model(self, name: str, host: str = DEFAULT_HOST_NAME) -> ModelRecord | None:
+        rows = self._read("SELECT * FROM models WHERE host = ? AND name = ?", (host, name))
         return _record_from_row(rows[0]) if rows else None
 
-    def list_models(self, *, installed_only: bool = False) -> list[ModelRecord]:
-        where = " WHERE installed = 1" if installed_only else ""
+    def list_models(
+        self, *, installed_only: bool = False, host: str = DEFAULT_HOST_NAME
+    ) -> list[ModelRecord]:
+        where = " AND installed = 1" if installed_only else ""
         return [
             _record_from_row(r)
-            for r in self._read(f"SELECT * FROM models{where} ORDER BY {self._by('name')}")
+            for r in self._read(
+                f"SELECT * FROM models WHERE host = ?{where} ORDER BY {self._by('name')}", (host,)
+            )
         ]
 
     def _by(self, column: str) -> str:
@@ -269,26 +280,32 @@ class Store:
         return f'lower({column}) COLLATE "C"' if self.backend == POSTGRESQL else column
 
     def upsert_model(
-        self, model: InstalledModel, *, installed: bool = True, facts: Mapping[str, Any] | None = None
+        self,
+        model: InstalledModel,
+        *,
+        installed: bool = True,
+        facts: Mapping[str, Any] | None = None,
+        host: str = DEFAULT_HOST_NAME,
     ) -> None:
-        """Record ``model`` as Ollama reports it; ``facts`` (from /api/show) are kept when not given."""
+        """Record ``model`` as ``host``'s Ollama reports it; ``facts`` (from /api/show) are kept when not given."""
         with self._write() as tx:
-            self._upsert(tx, model, installed, facts)
+            self._upsert(tx, model, installed, facts, host)
 
     @staticmethod
     def _upsert(
-        tx: Transaction, model: InstalledModel, installed: bool, facts: Mapping[str, Any] | None
+        tx: Transaction, model: InstalledModel, installed: bool, facts: Mapping[str, Any] | None, host: str
     ) -> None:
         tx.execute(
-            """INSERT INTO models (name, installed, size_bytes, digest, modified_at, facts, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (name) DO UPDATE SET
+            """INSERT INTO models (host, name, installed, size_bytes, digest, modified_at, facts, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (host, name) DO UPDATE SET
                  installed = excluded.installed, size_bytes = excluded.size_bytes,
                  digest = excluded.digest, modified_at = excluded.modified_at,
                  facts = COALESCE(excluded.facts, CASE WHEN models.digest = excluded.digest
                                                        THEN models.facts END),
                  updated_at = excluded.updated_at""",
             (
+                host,
                 model.name,
                 int(installed),
                 model.size_bytes,
@@ -299,33 +316,38 @@ class Store:
             ),
         )
 
-    def set_installed(self, name: str, installed: bool) -> None:
+    def set_installed(self, name: str, installed: bool, host: str = DEFAULT_HOST_NAME) -> None:
         with self._write() as tx:
             tx.execute(
-                "UPDATE models SET installed = ?, updated_at = ? WHERE name = ?",
-                (int(installed), utc_now(), name),
+                "UPDATE models SET installed = ?, updated_at = ? WHERE host = ? AND name = ?",
+                (int(installed), utc_now(), host, name),
             )
 
-    def replace_installed(self, models: Iterable[InstalledModel]) -> tuple[list[str], list[str]]:
-        """Make the installed set exactly ``models`` in one transaction; return (added, removed) names."""
+    def replace_installed(
+        self, models: Iterable[InstalledModel], host: str = DEFAULT_HOST_NAME
+    ) -> tuple[list[str], list[str]]:
+        """Make ``host``'s installed set exactly ``models`` in one transaction; return (added, removed) names."""
         models = list(models)
         with self._write() as tx:
-            rows = tx.execute("SELECT name FROM models WHERE installed = 1").fetchall()
+            rows = tx.execute("SELECT name FROM models WHERE host = ? AND installed = 1", (host,)).fetchall()
             before = {r["name"].lower(): r["name"] for r in rows}
             now = {m.name.lower(): m.name for m in models}
             for model in models:
-                self._upsert(tx, model, True, None)
+                self._upsert(tx, model, True, None, host)
             gone = [before[k] for k in before.keys() - now.keys()]
             tx.executemany(
-                "UPDATE models SET installed = 0, updated_at = ? WHERE name = ?",
-                [(utc_now(), n) for n in gone],
+                "UPDATE models SET installed = 0, updated_at = ? WHERE host = ? AND name = ?",
+                [(utc_now(), host, n) for n in gone],
             )
         return sorted(now[k] for k in now.keys() - before.keys()), sorted(gone)
 
     # --- usage -----------------------------------------------------------------------------------
 
-    def record_usage(self, model: str, seconds: float, success: bool, at: str | None = None) -> None:
-        """Append one event; the ``usage_events_aggregate`` trigger updates the model's aggregate.
+    def record_usage(
+        self, model: str, seconds: float, success: bool, at: str | None = None, *, host: str | None = None
+    ) -> None:
+        """Append one event of ``host`` (default: ``local``); the ``usage_events_aggregate`` trigger updates
+        the model's aggregate on that host.
 
         One statement in autocommit mode is one transaction, so the event and its aggregate are written
         together or not at all, in a single round trip. When this returns, the event is committed;
@@ -334,26 +356,37 @@ class Store:
         try:
             with self._lock:
                 self._db.execute(
-                    "INSERT INTO usage_events (model, at, seconds, success) VALUES (?, ?, ?, ?)",
-                    (model, at or utc_now(), seconds, int(success)),
+                    "INSERT INTO usage_events (model, at, seconds, success, host) VALUES (?, ?, ?, ?, ?)",
+                    (model, at or utc_now(), seconds, int(success), host or DEFAULT_HOST_NAME),
                 )
                 self._commits += 1
         except self._db.errors as exc:
             raise StoreError(f"{self.path}: {self._db.describe(exc)}") from None
 
     def get_stats(self, model: str) -> ModelStats | None:
-        rows = self._read("SELECT * FROM model_stats WHERE model = ?", (model,))
+        """The model's totals: the sum of its aggregates on every host."""
+        rows = self._read(f"SELECT {_SUMS} WHERE model = ? GROUP BY model", (model,))
         return _stats_from_row(rows[0]) if rows else None
 
     def all_stats(self) -> dict[str, ModelStats]:
-        rows = self._read(f"SELECT * FROM model_stats ORDER BY {self._by('model')}")
+        """Every model's totals (the sums over hosts)."""
+        rows = self._read(f"SELECT {_SUMS} GROUP BY model ORDER BY {self._by('model')}")
         return {r["model"]: _stats_from_row(r) for r in rows}
 
-    def count_events(self, model: str | None = None) -> int:
-        if model is None:
-            rows = self._read("SELECT COUNT(*) AS n FROM usage_events")
-        else:
-            rows = self._read("SELECT COUNT(*) AS n FROM usage_events WHERE model = ?", (model,))
+    def stats_by_host(self, model: str | None = None) -> dict[str, dict[str, ModelStats]]:
+        """{host: {model: aggregate}}, of one model or of all; imported aggregates under ``IMPORTED``."""
+        where, params = (" WHERE model = ?", (model,)) if model is not None else ("", ())
+        rows = self._read(f"SELECT * FROM model_stats{where} ORDER BY host, {self._by('model')}", params)
+        out: dict[str, dict[str, ModelStats]] = {}
+        for r in rows:
+            out.setdefault(r["host"], {})[r["model"]] = _stats_from_row(r)
+        return out
+
+    def count_events(self, model: str | None = None, *, host: str | None = None) -> int:
+        """Recorded events, of one model and/or one host."""
+        clauses = [(c, v) for c, v in (("model = ?", model), ("host = ?", host)) if v is not None]
+        where = " WHERE " + " AND ".join(c for c, _ in clauses) if clauses else ""
+        rows = self._read(f"SELECT COUNT(*) AS n FROM usage_events{where}", [v for _, v in clauses])
         return int(rows[0]["n"])
 
     def usage_events(self, model: str, since: str | None = None) -> list[UsageEvent]:
@@ -373,7 +406,9 @@ class Store:
     def apply_import(self, stats: Iterable[ModelStats], overrides: Mapping[str, Mapping[str, Any]]) -> None:
         """Replace the aggregates of the named models and set their metadata overrides, all or nothing.
 
-        Raw usage events are never deleted, so nothing recorded locally is lost by an import.
+        A document's figures belong to no host: they replace the model's aggregates on every host, kept
+        under ``IMPORTED``, so its totals are the document's. Raw usage events are never deleted, so
+        nothing recorded locally is lost by an import.
         Raises StoreError (nothing changed) when a row cannot be stored.
         """
         stats = list(stats)
@@ -386,13 +421,11 @@ class Store:
                 raise StoreError(f"{self.path}: the total time of {s.name} is not a finite number")
         with self._write() as tx:
             for s in stats:
+                tx.execute("DELETE FROM model_stats WHERE model = ?", (s.name,))
                 tx.execute(
-                    """INSERT INTO model_stats (model, usage_count, success_count, total_time, last_used)
-                       VALUES (?, ?, ?, ?, ?)
-                       ON CONFLICT (model) DO UPDATE SET usage_count = excluded.usage_count,
-                         success_count = excluded.success_count, total_time = excluded.total_time,
-                         last_used = excluded.last_used""",
-                    (s.name, s.usage_count, s.success_count, s.total_time, s.last_used),
+                    """INSERT INTO model_stats (model, host, usage_count, success_count, total_time, last_used)
+                       VALUES (?, ?, ?, ?, ?, ?)""",
+                    (s.name, IMPORTED, s.usage_count, s.success_count, s.total_time, s.last_used),
                 )
             for model, fields in encoded.items():
                 if fields is not None:
@@ -419,6 +452,7 @@ class Store:
         "message",
         "owner",
         "attempts",
+        "host",
         "created_at",
         "updated_at",
         "finished_at",
@@ -449,10 +483,16 @@ class Store:
         )
         return [dict(r) for r in rows]
 
-    def latest_job(self, model_key: str, kind: str = "download") -> dict[str, Any] | None:
+    def latest_job(
+        self, model_key: str, kind: str = "download", host: str | None = DEFAULT_HOST_NAME
+    ) -> dict[str, Any] | None:
+        """The newest job of ``kind`` for the model on ``host`` (None: on any host)."""
+        where, params = (
+            ("", (model_key, kind)) if host is None else (" AND host = ?", (model_key, kind, host))
+        )
         rows = self._read(
-            "SELECT * FROM download_jobs WHERE model_key = ? AND kind = ? ORDER BY created_at DESC, id LIMIT 1",
-            (model_key, kind),
+            f"SELECT * FROM download_jobs WHERE model_key = ? AND kind = ?{where} ORDER BY created_at DESC, id LIMIT 1",
+            params,
         )
         return dict(rows[0]) if rows else None
 
@@ -498,8 +538,8 @@ class Store:
         at = utc_now()
         with self._write() as tx:
             tx.execute(
-                "INSERT INTO usage_events (model, at, seconds, success) VALUES (?, ?, ?, ?)",
-                (model, at, seconds, int(success)),
+                "INSERT INTO usage_events (model, at, seconds, success, host) VALUES (?, ?, ?, ?, ?)",
+                (model, at, seconds, int(success), host),
             )
             speeds.pool(tx, model, host, eval_tokens, eval_s, at)
 

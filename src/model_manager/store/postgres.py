@@ -168,7 +168,18 @@ class PostgresBackend:
         rows = self.read(
             """SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
                WHERE NOT i.indisvalid AND i.indrelid = ANY (?::regclass[])""",
-            (["models", "usage_events", "model_stats", "metadata_overrides", "state", "download_jobs"],),
+            (
+                [
+                    "models",
+                    "usage_events",
+                    "model_stats",
+                    "metadata_overrides",
+                    "state",
+                    "download_jobs",
+                    "hosts",
+                    "host_reports",
+                ],
+            ),
         )
         if rows:
             return "invalid indexes: " + ", ".join(sorted(r["name"] for r in rows))

@@ -299,5 +299,96 @@ def m004_model_speeds(tx: Transaction) -> None:
     )
 
 
+_SQLITE_AGGREGATE = """CREATE TRIGGER usage_events_aggregate AFTER INSERT ON usage_events BEGIN
+     INSERT INTO model_stats (model, host, usage_count, success_count, total_time, last_used)
+     VALUES (NEW.model, NEW.host, 1, NEW.success, NEW.seconds, NEW.at)
+     ON CONFLICT (model, host) DO UPDATE SET
+       usage_count = usage_count + 1,
+       success_count = success_count + NEW.success,
+       total_time = total_time + NEW.seconds,
+       last_used = MAX(COALESCE(last_used, ''), NEW.at);
+   END"""
+_POSTGRES_AGGREGATE = """CREATE OR REPLACE FUNCTION usage_events_aggregate() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     INSERT INTO model_stats (model, host, usage_count, success_count, total_time, last_used)
+     VALUES (NEW.model, NEW.host, 1, NEW.success, NEW.seconds, NEW.at)
+     ON CONFLICT (model, host) DO UPDATE SET
+       usage_count = model_stats.usage_count + 1,
+       success_count = model_stats.success_count + NEW.success,
+       total_time = model_stats.total_time + NEW.seconds,
+       last_used = GREATEST(COALESCE(model_stats.last_used, '') COLLATE "C", NEW.at);
+     RETURN NULL;
+   END $$"""
+
+
+def m005_hosts(tx: Transaction) -> None:
+    """A fleet of Ollama hosts sharing the store: the hosts and the GPU reports their managers publish;
+    installed state, usage aggregates, usage events and download jobs per host.
+
+    What was recorded before belongs to the default host, ``local``. A model's aggregate becomes one row
+    per host (its totals are their sum), still kept by the event's trigger in the event's transaction;
+    the trigger is replaced while the tables it writes are rebuilt.
+    """
+    if tx.dialect == SQLITE:
+        tx.execute("DROP TRIGGER usage_events_aggregate")
+    ddl(
+        tx,
+        """
+        CREATE TABLE hosts (
+            name       TEXT PRIMARY KEY,
+            url        TEXT NOT NULL,
+            vram_bytes {INT},
+            added_at   TEXT NOT NULL
+        );
+        CREATE TABLE host_reports (
+            host        TEXT PRIMARY KEY,
+            report      TEXT NOT NULL,
+            heartbeat_s {REAL} NOT NULL,
+            reporter    TEXT NOT NULL DEFAULT '',
+            reported_at TEXT NOT NULL
+        );
+        CREATE TABLE host_models (
+            host        TEXT NOT NULL,
+            name        TEXT NOT NULL {NOCASE},
+            installed   INTEGER NOT NULL DEFAULT 0,
+            size_bytes  {INT} NOT NULL DEFAULT 0,
+            digest      TEXT NOT NULL DEFAULT '',
+            modified_at TEXT NOT NULL DEFAULT '',
+            facts       TEXT,
+            updated_at  TEXT NOT NULL,
+            PRIMARY KEY (host, name)
+        );
+        INSERT INTO host_models (host, name, installed, size_bytes, digest, modified_at, facts, updated_at)
+            SELECT 'local', name, installed, size_bytes, digest, modified_at, facts, updated_at FROM models;
+        DROP TABLE models;
+        ALTER TABLE host_models RENAME TO models;
+        CREATE TABLE host_stats (
+            model         TEXT NOT NULL {NOCASE},
+            host          TEXT NOT NULL,
+            usage_count   {INT} NOT NULL DEFAULT 0,
+            success_count {INT} NOT NULL DEFAULT 0,
+            total_time    {REAL} NOT NULL DEFAULT 0,
+            last_used     TEXT,
+            PRIMARY KEY (model, host)
+        );
+        INSERT INTO host_stats (model, host, usage_count, success_count, total_time, last_used)
+            SELECT model, 'local', usage_count, success_count, total_time, last_used FROM model_stats;
+        DROP TABLE model_stats;
+        ALTER TABLE host_stats RENAME TO model_stats;
+        ALTER TABLE usage_events ADD COLUMN host TEXT NOT NULL DEFAULT 'local';
+        ALTER TABLE download_jobs ADD COLUMN host TEXT NOT NULL DEFAULT 'local';
+        DROP INDEX download_jobs_model;
+        CREATE INDEX download_jobs_model ON download_jobs (model_key, host, created_at)
+        """,
+    )
+    tx.execute(_SQLITE_AGGREGATE if tx.dialect == SQLITE else _POSTGRES_AGGREGATE)
+
+
 Migration = Callable[[Transaction], None]
-MIGRATIONS: list[Migration] = [m001_initial, m002_download_jobs, m003_one_name_key, m004_model_speeds]
+MIGRATIONS: list[Migration] = [
+    m001_initial,
+    m002_download_jobs,
+    m003_one_name_key,
+    m004_model_speeds,
+    m005_hosts,
+]
