@@ -212,7 +212,7 @@ def test_bad_token_counts_record_nothing(manager: ModelManager, timing: dict[str
 @pytest.fixture
 def cli(ollama: OllamaDouble, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--host", ollama.url, *args])
+        code = main(["--ollama-host", ollama.url, *args])
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 

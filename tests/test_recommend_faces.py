@@ -29,7 +29,7 @@ def api(manager: ModelManager) -> Iterator[TestClient]:
 @pytest.fixture
 def cli(ollama: OllamaDouble, capsys: pytest.CaptureFixture[str]) -> Run:
     def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--host", ollama.url, *args])
+        code = main(["--ollama-host", ollama.url, *args])
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 

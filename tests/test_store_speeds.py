@@ -72,7 +72,7 @@ def test_migration_4_keeps_download_jobs_and_sets_benchmark_jobs_apart(store_loc
     )
     old.close()
     store = Store(store_location)
-    assert store.schema_version() == len(MIGRATIONS) == 4
+    assert store.schema_version() == len(MIGRATIONS) == 5
     [download] = store.list_jobs()
     assert (download["id"], download["kind"], download["result"]) == ("d1", "download", None)
     store.save_job(
