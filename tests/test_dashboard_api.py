@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from helpers import catalog_tag, refused, success
 from model_manager import ManagerCore, ModelManager
-from model_manager.api import create_app, schemas
+from model_manager.api import create_app
 from model_manager.api.assets import STATIC_DIR, Assets
 from model_manager.api.dashboard import DASHBOARD_CSP, features
 from model_manager.api.docs import DOCS_CSP
@@ -205,7 +205,6 @@ def test_the_dashboard_endpoint_says_what_this_server_has(client: TestClient) ->
         "plan": True,
         "bench": True,
         "usage_history": True,
-        "recommend_capability": True,
     }
     assert body["version"] == client.app.version  # type: ignore[attr-defined]
 
@@ -221,24 +220,8 @@ def test_features_are_what_the_router_routes() -> None:
 
     app = FastAPI()
     app.include_router(router)
-    # Whether recommendations take a capability is the request schema's to say (it now takes one).
-    assert features(app) == {
-        "plan": True,
-        "bench": False,
-        "usage_history": False,
-        "recommend_capability": True,
-    }
-    assert [name for name, on in features(FastAPI()).items() if on] == ["recommend_capability"]
-
-
-def test_recommendations_by_capability_are_a_feature_once_the_request_takes_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    class WithCapability(schemas.RecommendRequest):
-        capability: str | None = None
-
-    monkeypatch.setattr(schemas, "RecommendRequest", WithCapability)
-    assert features(FastAPI())["recommend_capability"] is True
+    assert features(app) == {"plan": True, "bench": False, "usage_history": False}
+    assert not any(features(FastAPI()).values())
 
 
 # --- GPU and loaded models ------------------------------------------------------------------------

@@ -189,8 +189,15 @@ def test_overview_shows_installed_models_the_gpu_bar_and_recommendations(
         answer = httpx.post(
             world.url + "/api/model/recommend", json={"priority": priority}, timeout=10
         ).json()
-        row = page.locator(f'.recs tr[data-priority="{priority}"]')
-        assert answer["model"] in row.inner_text() and answer["reason"] in row.inner_text()
+        seeing = httpx.post(
+            world.url + "/api/model/recommend",
+            json={"priority": priority, "capability": "vision"},
+            timeout=10,
+        ).json()
+        plain, vision = page.locator(f'.recs tr[data-priority="{priority}"] td').all_inner_texts()
+        assert answer["model"] in plain and answer["reason"] in plain
+        # The second column is the API's own vision answer: a model that sees, or why none fits.
+        assert (seeing["model"] or "") in vision and seeing["reason"] in vision
     page.screenshot(path=str(shots / "dashboard.png"))
 
 

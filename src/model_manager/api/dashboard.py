@@ -9,8 +9,8 @@ The page and its files carry no data, so they are the only paths served without 
 set (``PUBLIC_PREFIXES``, for the guard): a browser cannot add a header to a page it navigates to. The
 page then asks for the token and sends it on every API call.
 
-``GET /api/dashboard`` says which optional endpoints this server has, so that the page shows the plan
-chart, the bench button and the API's own "with vision" recommendations only where it can answer them.
+``GET /api/dashboard`` says which optional endpoints the app it is mounted in routes, so that the page
+shows the plan chart, the bench button and the usage history only where they can be answered.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from starlette.applications import Starlette
 from starlette.routing import Match
 
 from ..errors import EndpointNotFoundError
-from . import schemas as s
 from .assets import Assets
 from .common import ORIGIN_ERRORS, doc, ok
 
@@ -57,7 +56,6 @@ class Features(BaseModel):
     plan: bool
     bench: bool
     usage_history: bool
-    recommend_capability: bool
 
 
 class DashboardResponse(BaseModel):
@@ -105,11 +103,8 @@ OPTIONAL = {
 
 def features(app: Starlette) -> dict[str, bool]:
     """Which of ``OPTIONAL`` the app routes (asked of its router as a request would be, rather than read
-    from the OpenAPI document, whose first build takes a few hundred milliseconds the page would wait for),
-    and whether the recommend body takes a ``capability``."""
-    found = {name: _routes(app, method, path) for name, (method, path) in OPTIONAL.items()}
-    found["recommend_capability"] = "capability" in s.RecommendRequest.model_fields
-    return found
+    from the OpenAPI document, whose first build takes a few hundred milliseconds the page would wait for)."""
+    return {name: _routes(app, method, path) for name, (method, path) in OPTIONAL.items()}
 
 
 def _routes(app: Starlette, method: str, path: str) -> bool:

@@ -244,7 +244,7 @@ def recommend(
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.RecommendAllResponse, *COMMON_ERRORS),
+    responses=doc(s.RecommendAllResponse, *COMMON_ERRORS, 404),
 )
 def recommend_all(
     manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendAllRequest | None, Body()] = None

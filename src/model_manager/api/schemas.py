@@ -426,6 +426,7 @@ class RecommendResponse(BaseModel):
     available_vram_gb: float
     memory_source: str = Field(description="detected, override or argument")
     priority: str
+    host: str | None = Field(default=None, description="The host whose memory was asked (with host)")
 
 
 class PriorityRecommendation(BaseModel):
@@ -446,6 +447,7 @@ class RecommendAllResponse(BaseModel):
     recommendations: list[PriorityRecommendation] = Field(
         description="speed, balanced and quality, in that order"
     )
+    host: str | None = Field(default=None, description="The host whose memory was asked (with host)")
 
 
 class CompatibilityResponse(BaseModel):

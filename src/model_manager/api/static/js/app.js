@@ -16,7 +16,7 @@ const RECOMMEND_EVERY_MS = 60000;
 const MEMORY_CHANGE_GIB = 0.25;
 
 const state = {
-  features: { plan: false, bench: false, usage_history: false, recommend_capability: false },
+  features: { plan: false, bench: false, usage_history: false },
   models: [],
   current: null,
   gpu: null,
@@ -117,9 +117,9 @@ async function refreshModels() {
 }
 
 async function refreshRecommendations() {
-  state.recs = await loadRecommendations(state.features);
+  state.recs = await loadRecommendations();
   state.contexts = contextsFrom(state.recs);
-  renderRecommendations($('recommendations'), state.recs, state.models, select);
+  renderRecommendations($('recommendations'), state.recs, select);
   redrawModels();
 }
 
@@ -244,13 +244,8 @@ async function loadFeatures() {
 
 async function start() {
   // Everything at once: the GPU, the models and the recommendations each draw as they arrive.
-  const features = loadFeatures().then(() => {
-    // Asked before the features were known: ask again where the API can filter by capability.
-    if (state.features.recommend_capability) return refreshRecommendations();
-    return null;
-  });
   await Promise.all([
-    features,
+    loadFeatures(),
     every(MACHINE_EVERY_MS, refreshMachine),
     every(MODELS_EVERY_MS, refreshModels),
     every(RECOMMEND_EVERY_MS, refreshRecommendations),

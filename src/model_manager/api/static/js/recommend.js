@@ -1,6 +1,5 @@
-// The recommendation for each priority on this machine, with and without vision, and why.
-// "With vision" is the API's own answer when POST /api/model/recommend takes `capability`; until then
-// it is the best-ranked candidate of the plain answer that can see images, and says so.
+// The recommendation for each priority on this machine, with and without vision, and why: the API's own
+// answers (POST /api/model/recommend, with `capability: "vision"` for the second column).
 
 import { api } from './api.js';
 import { breakable, fill, h } from './dom.js';
@@ -16,11 +15,9 @@ async function ask(body) {
   }
 }
 
-export async function loadRecommendations(features) {
+export async function loadRecommendations() {
   const plain = Promise.all(PRIORITIES.map((priority) => ask({ priority })));
-  const vision = features.recommend_capability
-    ? Promise.all(PRIORITIES.map((priority) => ask({ priority, capability: 'vision' })))
-    : null;
+  const vision = Promise.all(PRIORITIES.map((priority) => ask({ priority, capability: 'vision' })));
   return { plain: await plain, vision: await vision };
 }
 
@@ -31,16 +28,6 @@ export function contextsFrom(recs) {
     for (const c of answer?.candidates || []) if (c.max_context) out.set(c.name, c.max_context);
   }
   return out;
-}
-
-function visionFromCandidates(answer, byName) {
-  const seeing = (answer?.candidates || []).find((c) => (byName.get(c.name)?.capabilities || []).includes('vision'));
-  if (!seeing) return { model: null, reason: 'no candidate that fits can see images' };
-  return {
-    model: seeing.name,
-    reason: `the best-ranked candidate above that can see images (needs ${gibOf(seeing.required_vram_gb)})`,
-    derived: true,
-  };
 }
 
 function answerCell(answer, onSelect) {
@@ -54,12 +41,11 @@ function answerCell(answer, onSelect) {
   );
 }
 
-export function renderRecommendations(target, recs, models, onSelect) {
+export function renderRecommendations(target, recs, onSelect) {
   if (!recs) {
     fill(target, h('p', { class: 'muted' }, 'Asking the API…'));
     return;
   }
-  const byName = new Map(models.map((m) => [m.name, m]));
   const available = recs.plain.find((a) => a && !a.error)?.available_vram_gb;
   fill(
     target,
@@ -72,17 +58,15 @@ export function renderRecommendations(target, recs, models, onSelect) {
         'tbody',
         {},
         PRIORITIES.map((priority, i) => {
-          const vision = recs.vision ? recs.vision[i] : visionFromCandidates(recs.plain[i], byName);
           return h(
             'tr',
             { dataset: { priority } },
             h('th', { scope: 'row' }, priority),
             answerCell(recs.plain[i], onSelect),
-            answerCell(vision, onSelect),
+            answerCell(recs.vision[i], onSelect),
           );
         }),
       ),
     )),
-    recs.vision ? null : h('p', { class: 'note' }, 'This server cannot filter recommendations by capability yet: "with vision" is read from the ranked candidates.'),
   );
 }
