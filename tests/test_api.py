@@ -50,6 +50,32 @@ def test_list_returns_every_known_model_with_quick_reference_fields(
     assert MEDIUM in {m["name"] for m in body["models"]}
 
 
+def test_json_answers_are_compressed_for_clients_that_accept_gzip(
+    client: TestClient, ollama: OllamaDouble
+) -> None:
+    ollama.install(SMALL_TAG)
+    for path in ("/api/model/list", "/api/model/list", "/api/model/installed", "/api/model/statistics"):
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        packed = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert "content-encoding" not in plain.headers, path
+        assert packed.headers["content-encoding"] == "gzip" and "Accept-Encoding" in packed.headers["vary"], (
+            path
+        )
+        # httpx undoes the gzip: the same document either way, in fewer bytes on the wire.
+        sent = int(packed.headers["content-length"])
+        assert packed.json() == plain.json() and sent < len(plain.content) / (4 if "list" in path else 1), (
+            path
+        )
+    small = client.get("/api/model/current", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers  # under 1 KB: not worth compressing
+    started = success(client.post("/api/model/download", json={"model": SMALL, "wait": True}))
+    with client.stream(
+        "GET", f"/api/model/download/{started['job']['id']}/events", headers={"Accept-Encoding": "gzip"}
+    ) as events:
+        assert "content-encoding" not in events.headers  # an event stream is sent as each event comes
+        assert "event: end" in "".join(events.iter_text())
+
+
 def test_list_filters_as_the_quick_reference_writes_them(client: TestClient, ollama: OllamaDouble) -> None:
     ollama.install(MEDIUM_TAG)
     body = success(client.get("/api/model/list?purpose=balanced&max_vram=8.0&installed_only=true"))

@@ -108,7 +108,7 @@ class Assets:
             out["Vary"] = "Accept-Encoding"
         if asset.etag in _etags(request.headers.get("if-none-match", "")):
             return Response(status_code=304, headers=out)
-        if asset.gzipped is not None and _accepts_gzip(request.headers.get("accept-encoding", "")):
+        if asset.gzipped is not None and accepts_gzip(request.headers.get("accept-encoding", "")):
             out["Content-Encoding"] = "gzip"
             return Response(asset.gzipped, media_type=asset.media_type, headers=out)
         return Response(asset.body, media_type=asset.media_type, headers=out)
@@ -118,7 +118,7 @@ def _etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
-def _accepts_gzip(header: str) -> bool:
+def accepts_gzip(header: str) -> bool:
     """Whether ``Accept-Encoding`` allows gzip (``gzip;q=0`` refuses it)."""
     for part in header.split(","):
         coding, _, params = part.strip().partition(";")

@@ -8,6 +8,7 @@ them into the failure envelope.
 
 from __future__ import annotations
 
+import gzip
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -20,6 +21,7 @@ from ..types import ModelPurpose
 from ..units import MAX_GB
 from . import host_schemas as hs
 from . import schemas as s
+from .assets import accepts_gzip
 from .common import (
     BODY_REQUIRED_IN_DOCS,
     COMMON_ERRORS,
@@ -80,20 +82,25 @@ def list_models(
             models=models, count=len(models), installed_state_known=known, host=manager.settings.host_name
         )
     # Apps poll this: the rendered answer is reused until the store, Ollama's state or the memory changes.
-    listings: dict[tuple[Any, ...], bytes] = request.app.state.listings
+    # Kept with its gzip form, so that a polling client that accepts gzip costs no compression either.
+    listings: dict[tuple[Any, ...], tuple[bytes, bytes]] = request.app.state.listings
     memory = manager.memory(max_vram)
     marker = manager.listing_marker()  # refreshes installed state first, so the next line is current
     known = manager.installed_state_known()
     key = (purpose, max_vram, installed_only, marker, known, memory.marker())
-    body = listings.get(key)
-    if body is None:
+    found = listings.get(key)
+    if found is None:
         infos = manager.models(installed_only, purpose, max_vram)
         models = [manager.metadata(i, memory=memory) for i in infos]
         body = bytes(ok(models=models, count=len(models), installed_state_known=known).body)
+        found = (body, gzip.compress(body, 6, mtime=0))
         if len(listings) >= LISTINGS_KEPT:
             listings.clear()
-        listings[key] = body
-    return Response(body, media_type="application/json")
+        listings[key] = found
+    vary = {"Vary": "Accept-Encoding"}
+    if accepts_gzip(request.headers.get("accept-encoding", "")):
+        return Response(found[1], media_type="application/json", headers={"Content-Encoding": "gzip", **vary})
+    return Response(found[0], media_type="application/json", headers=vary)
 
 
 @router.get("/api/model/installed", tags=["models"], responses=doc(s.ModelListResponse, *ORIGIN_ERRORS, 404))
