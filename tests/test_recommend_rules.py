@@ -17,7 +17,7 @@ import pytest
 from model_manager import ModelManager
 from model_manager.catalog import Catalog, load_catalog
 from model_manager.errors import InvalidRequestError
-from model_manager.recommend import BALANCED_SPEED_TPS
+from model_manager.recommend import BALANCED_SPEED_TPS, SPEED_MIN_STANDING
 from model_manager.testing import OllamaDouble
 from model_manager.types import CatalogEntry, Priority
 
@@ -100,6 +100,11 @@ def measure(priority: Priority, catalog: Catalog, meta: dict[str, Any]) -> float
     return rank if priority is Priority.QUALITY else rank * min(1.0, tps / BALANCED_SPEED_TPS)
 
 
+def usable_for_speed(catalog: Catalog, meta: dict[str, Any]) -> bool:
+    rank = standing(catalog, meta["quality_score"], meta["quality_benchmark"])
+    return rank is None or rank >= SPEED_MIN_STANDING
+
+
 def peers(manager: ModelManager, gb: int, priority: Priority, capability: str | None) -> list[dict[str, Any]]:
     """Every catalog model of the priority's purpose (and capability) that is compatible in ``gb``."""
     return [
@@ -132,6 +137,9 @@ def test_the_answer_fits_has_the_capability_and_nothing_that_fits_fully_does_bet
             check = manager.compatibility(rec.model, float(gb))
             assert check.compatible and check.fit is not None and check.fit.level in ("full", "partial")
             full = [m for m in considered if m["fit"]["fits_at_default"]]
+            if priority is Priority.SPEED:
+                # The fastest of those outside the bottom quarter of their quality set, where there are any.
+                full = [m for m in full if usable_for_speed(manager.catalog, m)] or full
             if full:
                 assert meta["fit"]["fits_at_default"], (gb, priority, rec.model)
                 best = max(measure(priority, manager.catalog, m) for m in full)
@@ -225,7 +233,9 @@ def test_measured_speed_replaces_the_estimate_in_the_ranking(manager: ModelManag
     manager.record_usage(runner_up.info.name, 10.0, eval_count=400, eval_duration_s=10.0)
     assert "40 tok/s measured here" in manager.recommend(8.0, "balanced", capability="vision").reason
     slowest = [
-        c for c in manager.recommend(8.0, "speed", capability="vision").candidates if c.fits_at_default
+        c
+        for c in manager.recommend(8.0, "speed", capability="vision").candidates
+        if c.fits_at_default and c.usable_for_speed
     ][-1]
     manager.record_usage(slowest.info.name, 1.0, eval_count=10_000, eval_duration_s=10.0)
     assert manager.recommend(8.0, "speed", capability="vision").model == slowest.info.name
@@ -253,3 +263,28 @@ def test_a_capability_is_one_of_ollamas_words(manager: ModelManager, capability:
 def test_embedding_models_are_never_a_priority_pick(manager: ModelManager) -> None:
     rec = manager.recommend(48.0, "quality", capability="embedding")
     assert rec.model is None and "specialized" in rec.reason
+
+
+def test_speed_passes_over_the_bottom_quarter_for_quality_and_says_so(manager: ModelManager) -> None:
+    """The tiniest models generate fastest, but answer open requests poorly: the speed pick is the fastest
+    of the rest, and the reason names why a faster one was passed over."""
+    rec = manager.recommend(8.0, "speed")
+    full = [c for c in rec.candidates if c.fits_at_default]
+    fastest = max(full, key=lambda c: c.tokens_per_second or 0.0)
+    assert (
+        not fastest.usable_for_speed
+        and fastest.standing is not None
+        and fastest.standing < SPEED_MIN_STANDING
+    )
+    assert rec.best is not None and rec.best.usable_for_speed and rec.model != fastest.info.name
+    assert rec.best.tokens_per_second == max(c.tokens_per_second or 0.0 for c in full if c.usable_for_speed)
+    assert "fastest model outside the bottom quarter for quality (" in rec.reason
+    # With nothing faster passed over, the reason is the plain one.
+    seeing = manager.recommend(8.0, "speed", capability="vision")
+    assert seeing.best is not None and seeing.best.usable_for_speed
+    passed = any(
+        not c.usable_for_speed and (c.tokens_per_second or 0) > (seeing.best.tokens_per_second or 0)
+        for c in seeing.candidates
+        if c.fits_at_default
+    )
+    assert ("outside the bottom quarter" in seeing.reason) is passed

@@ -11,7 +11,9 @@ The rules (docs/recommendations.md):
 * **balanced** ranks by the standing weighed by speed: times ``min(1, tokens/s ÷ BALANCED_SPEED_TPS)``, so
   only a model slower than that loses, in proportion.
 * **speed** ranks by generation speed here (measured when a benchmark or recorded use has timed it, else
-  estimated from memory bandwidth).
+  estimated from memory bandwidth), first among the candidates outside the bottom ``SPEED_MIN_STANDING`` of
+  their quality set: the very smallest models (SmolLM2 135M, Gemma 3 270M) are made to be fine-tuned for one
+  task and answer open requests poorly, so the fastest is the fastest of the usable ones.
 * Then parameter counts, then installed models, then the name: they break ties only.
 """
 
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
     from .memory.fit import Memory
     from .memory.verdict import Verdict
     from .speed import Speed
+
+SPEED_MIN_STANDING = 0.25
+"""The quality standing below which ``speed`` ranks a model after every other that fits as well: the bottom
+quarter of its benchmark set."""
 
 BALANCED_SPEED_TPS = 20.0
 """Tokens per second below which ``balanced`` discounts a model's standing in proportion (a 200-token
@@ -54,6 +60,11 @@ class Candidate:
     @property
     def tokens_per_second(self) -> float | None:
         return self.speed.tokens_per_second if self.speed is not None else None
+
+    @property
+    def usable_for_speed(self) -> bool:
+        """Outside the bottom quarter of its quality set (an unknown standing is not counted against it)."""
+        return self.standing is None or self.standing >= SPEED_MIN_STANDING
 
     @property
     def balance(self) -> float | None:
@@ -139,7 +150,8 @@ def _low_first(value: float | None) -> float:
 
 def rank(candidates: Iterable[Candidate], priority: Priority) -> list[Candidate]:
     """Best first: those that fit fully at Ollama's default context, then the rest, each group by the
-    priority's rule (the module's docstring); parameter counts, installed models and names break ties."""
+    priority's rule (the module's docstring; for ``speed``, the usable ones first); parameter counts,
+    installed models and names break ties."""
 
     def measure(c: Candidate) -> float | None:
         if priority is Priority.SPEED:
@@ -150,6 +162,7 @@ def rank(candidates: Iterable[Candidate], priority: Priority) -> list[Candidate]
         candidates,
         key=lambda c: (
             0 if c.fits_at_default else 1,
+            0 if priority is not Priority.SPEED or c.usable_for_speed else 1,
             _low_first(measure(c)),
             _low_first(c.standing),
             -c.info.parameter_count,
@@ -228,13 +241,16 @@ def reason(
     capability: Capability | None = None,
     *,
     mixed: bool = False,
+    passed_over: bool = False,
 ) -> str:
     """Why ``best`` was picked, in one sentence: its score, its speed, its fit and the context. ``mixed``:
-    the candidates were on more than one benchmark set, so their standings were compared."""
+    the candidates were on more than one benchmark set, so their standings were compared; ``passed_over``:
+    a faster candidate that fits as well stood in the bottom quarter for quality (``speed``)."""
     subject, speed = _subject(capability), speed_text(best.speed)
     if priority is Priority.SPEED:
         seeing = f" {capability.value}" if capability else ""
-        head, tail = f"fastest{seeing} model ({speed})", f"; {subject} ({_score(best, mixed)})"
+        usable = " outside the bottom quarter for quality" if passed_over else ""
+        head, tail = f"fastest{seeing} model{usable} ({speed})", f"; {subject} ({_score(best, mixed)})"
     elif priority is Priority.BALANCED:
         head, tail = f"best balance of {subject} ({_score(best, mixed)}) and speed ({speed})", ""
     else:

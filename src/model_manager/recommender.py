@@ -75,7 +75,16 @@ class Recommender:
             why = nothing_reason(priority, capability, memory.available_gb)
             return Recommendation(None, why, memory=memory, priority=priority, capability=capability)
         sets = {c.info.quality_benchmark for c in ranked if c.info.quality_score is not None}
-        why = reason(ranked[0], priority, memory.available_gb, capability, mixed=len(sets) > 1)
+        best = ranked[0]
+        passed_over = priority is Priority.SPEED and any(
+            c.fits_at_default == best.fits_at_default
+            and not c.usable_for_speed
+            and (c.tokens_per_second or 0.0) > (best.tokens_per_second or 0.0)
+            for c in ranked[1:]
+        )
+        why = reason(
+            best, priority, memory.available_gb, capability, mixed=len(sets) > 1, passed_over=passed_over
+        )
         return Recommendation(ranked[0].info.name, why, ranked, memory, priority, capability)
 
     def recommend_all(
