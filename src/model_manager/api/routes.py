@@ -19,6 +19,7 @@ from ..exchange import loads_document
 from ..types import ModelPurpose
 from ..units import MAX_GB
 from . import host_schemas as hs
+from . import recommend_schemas as rs
 from . import schemas as s
 from .common import (
     BODY_REQUIRED_IN_DOCS,
@@ -223,7 +224,7 @@ def delete(
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.RecommendResponse | hs.FleetRecommendResponse, *COMMON_ERRORS, 404),
+    responses=doc(rs.RecommendResponse | hs.FleetRecommendResponse, *COMMON_ERRORS, 404),
 )
 def recommend(
     manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendRequest | None, Body()] = None
@@ -244,7 +245,7 @@ def recommend(
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.RecommendAllResponse, *COMMON_ERRORS),
+    responses=doc(rs.RecommendAllResponse, *COMMON_ERRORS),
 )
 def recommend_all(
     manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendAllRequest | None, Body()] = None
@@ -267,7 +268,7 @@ def recommend_all(
     "/api/model/check_compatibility",
     dependencies=JSON_ONLY,
     tags=["operations"],
-    responses=doc(s.CompatibilityResponse, *COMMON_ERRORS, 404),
+    responses=doc(rs.CompatibilityResponse, *COMMON_ERRORS, 404),
 )
 def check_compatibility(manager: Manager, fleet: FleetDep, body: s.CompatibilityRequest) -> JSONResponse:
     """Whether a model fits in the VRAM (detected when not given; the host's own with ``host``), with its
@@ -280,7 +281,7 @@ def check_compatibility(manager: Manager, fleet: FleetDep, body: s.Compatibility
     "/api/model/plan",
     dependencies=JSON_ONLY,
     tags=["operations"],
-    responses=doc(s.PlanResponse, *COMMON_ERRORS, 404),
+    responses=doc(rs.PlanResponse, *COMMON_ERRORS, 404),
 )
 def plan(manager: Manager, fleet: FleetDep, body: s.PlanRequest) -> JSONResponse:
     """Memory at each context (2,048 up to the model's maximum) for each KV cache type, the largest context
