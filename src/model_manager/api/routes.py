@@ -245,7 +245,7 @@ def recommend(
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(rs.RecommendAllResponse, *COMMON_ERRORS),
+    responses=doc(rs.RecommendAllResponse, *COMMON_ERRORS, 404),
 )
 def recommend_all(
     manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendAllRequest | None, Body()] = None
