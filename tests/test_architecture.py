@@ -30,6 +30,7 @@ LAYERS = {
     "catalog": 1,
     "store": 1,
     "exchange": 1,
+    "ollama_answers": 1,
     "ollama_client": 1,
     "gpu": 1,
     "memory.hparams": 1,

@@ -4,7 +4,7 @@ Every call goes through one request path (``_exchange``) on one ``httpx.Client``
 translation (``_translated``): connection failures and silence become ``OllamaUnavailableError``,
 Ollama's ``{"error": …}`` answers (with a status, or in-band in a stream) become the error table's
 classes, and an answer that does not parse becomes ``OllamaError``. Each endpoint method maps arguments
-to JSON and the answer to a typed record.
+to JSON and the answer to a typed record (the readers of errors and answers are in ``ollama_answers``).
 
 The official ``ollama`` Python client is not used: its public API drops fields this package depends on
 (``/api/show`` ``tensors`` and ``projector_info``, ``capabilities`` in ``/api/tags``), has no
@@ -38,8 +38,6 @@ from .config import (
 )
 from .errors import (
     DownloadFailedError,
-    InsufficientVramError,
-    InvalidModelNameError,
     LoadTimedOutError,
     ModelManagerError,
     ModelNotFoundError,
@@ -47,6 +45,20 @@ from .errors import (
     OllamaError,
     OllamaUnavailableError,
 )
+from .ollama_answers import OUT_OF_MEMORY as OUT_OF_MEMORY
+from .ollama_answers import (
+    VERIFYING,
+    Malformed,
+    error_text,
+    field,
+    installed_models,
+    json_object,
+    model_facts,
+    pull_progress,
+    response_error,
+    running_models,
+)
+from .ollama_answers import is_out_of_memory as is_out_of_memory
 from .types import InstalledModel, ModelFacts, ProgressCallback, PullProgress, RunningModel
 from .units import MB
 
@@ -60,75 +72,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = DEFAULT_OLLAMA_PORT
 parse_host = ollama_base_url
 """``OLLAMA_HOST`` → the base URL to dial, as Ollama's own CLI reads it (see ``config.ollama_base_url``)."""
-
-OUT_OF_MEMORY = (
-    "out of memory",
-    "out of device memory",
-    "cudamalloc failed",
-    "hipmalloc failed",
-    "failed to allocate",
-    "allocation failed",
-    "not enough memory",
-    "insufficient memory",
-    "vk_error_out_of_device_memory",
-    "erroroutofmemory",
-)
-"""ollama/ollama llm/status.go ``outOfMemorySubstrings`` (``IsOutOfMemoryMessage`` matches them in any
-case): llama-server's out-of-memory lines, which reach a client as ``llama-server reported out-of-memory
-during startup: <line>`` (llm/llama_server.go ``WaitUntilRunning``)."""
-_OLDER_MEMORY_ERRORS = ("model requires more system memory", "unable to load full model")
-"""Wordings of Ollama before its llama-server loads (v0.30)."""
-VERIFYING = "verifying sha256 digest"
-
-
-def is_out_of_memory(text: str) -> bool:
-    """Whether Ollama's error text says a load ran out of memory (MLX loads say ``model requires <X> but
-    only <Y> are available``, x/mlxrunner/client.go)."""
-    lower = text.lower()
-    mlx = lower.startswith("model requires ") and " are available" in lower
-    return mlx or lower.startswith(_OLDER_MEMORY_ERRORS) or any(s in lower for s in OUT_OF_MEMORY)
-
-
-def _response_error(text: str, status: int, name: str | None) -> ModelManagerError:
-    """Map an error Ollama answered with (its ``error`` text and HTTP status; -1 in a stream) to ours."""
-    if status == 404:
-        return ModelNotInstalledError(name or text, ollama_message=text)
-    if "invalid model name" in text or (status == 400 and " is invalid" in text):
-        return InvalidModelNameError(f"{name!r}: {text}" if name else text)
-    if is_out_of_memory(text):
-        return InsufficientVramError(f"{name}: {text}" if name else text, ollama_message=text)
-    return OllamaError(f"{text} (HTTP {status})" if status > 0 else text, status_code=status)
-
-
-def _error_text(body: bytes) -> str:
-    """Ollama's ``{"error": …}`` text, else the body as it came."""
-    text = body.decode("utf-8", "replace")
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return text.strip()
-    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-        return str(doc["error"])
-    return text.strip()
-
-
-class _Malformed(Exception):
-    """An answer that is not what the endpoint sends."""
-
-
-def _field(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-    value = doc.get(key, default)
-    if value is None:
-        return default
-    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-        raise _Malformed(f"{key!r} is {type(value).__name__}, expected {getattr(kind, '__name__', kind)}")
-    return value
-
-
-def _object(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _Malformed(f"{what} is {type(value).__name__}, expected an object")
-    return value
 
 
 class OllamaClient:
@@ -214,7 +157,7 @@ class OllamaClient:
             raise OllamaError(
                 f"connection to Ollama at {self.host} broke: {type(exc).__name__}: {exc}"
             ) from None
-        except (_Malformed, ValueError) as exc:
+        except (Malformed, ValueError) as exc:
             raise OllamaError(f"Ollama at {self.host} sent a malformed response: {exc}") from None
 
     @contextmanager
@@ -227,7 +170,7 @@ class OllamaClient:
             response = self._client().send(request, stream=True)
             try:
                 if response.status_code >= 400:
-                    raise _response_error(_error_text(response.read()), response.status_code, name)
+                    raise response_error(error_text(response.read()), response.status_code, name)
                 yield response
             finally:
                 response.close()
@@ -300,9 +243,9 @@ class OllamaClient:
                 with self._translated(name):
                     if not item.strip():
                         continue
-                    doc = _object(json.loads(item), "a stream line")
+                    doc = json_object(json.loads(item), "a stream line")
                 if "error" in doc:
-                    raise _response_error(str(doc["error"]), -1, name)
+                    raise response_error(str(doc["error"]), -1, name)
                 yield doc
         finally:
             stop.set()
@@ -313,7 +256,8 @@ class OllamaClient:
     def version(self) -> str:
         """Ollama's version string; the cheapest call that proves it answers."""
         with self._translated(None):
-            return str(_field(_object(self._call("GET", "/api/version"), "the answer"), "version", str, ""))
+            answer = json_object(self._call("GET", "/api/version"), "the answer")
+            return str(field(answer, "version", str, ""))
 
     def is_alive(self) -> bool:
         try:
@@ -325,41 +269,12 @@ class OllamaClient:
     def list_models(self) -> list[InstalledModel]:
         """``/api/tags``: what Ollama has on disk."""
         with self._translated(None):
-            doc = _object(self._call("GET", "/api/tags"), "the answer")
-            out = []
-            for raw in _field(doc, "models", list, []):
-                m = _object(raw, "a model entry")
-                details = _object(m.get("details") or {}, "details")
-                out.append(
-                    InstalledModel(
-                        name=str(_field(m, "model", str, "") or _field(m, "name", str, "")),
-                        size_bytes=_field(m, "size", int, 0),
-                        digest=_field(m, "digest", str, ""),
-                        modified_at=_field(m, "modified_at", str, ""),
-                        family=_field(details, "family", str, ""),
-                        parameter_size=_field(details, "parameter_size", str, ""),
-                        quantization_level=_field(details, "quantization_level", str, ""),
-                    )
-                )
-            return out
+            return installed_models(self._call("GET", "/api/tags"))
 
     def running(self) -> list[RunningModel]:
         """``/api/ps``: what Ollama has loaded, with how much of it is in VRAM."""
         with self._translated(None):
-            doc = _object(self._call("GET", "/api/ps"), "the answer")
-            out = []
-            for raw in _field(doc, "models", list, []):
-                m = _object(raw, "a model entry")
-                out.append(
-                    RunningModel(
-                        name=str(_field(m, "model", str, "") or _field(m, "name", str, "")),
-                        size_bytes=_field(m, "size", int, 0),
-                        size_vram_bytes=_field(m, "size_vram", int, 0),
-                        expires_at=_field(m, "expires_at", str, ""),
-                        context_length=_field(m, "context_length", int, 0),
-                    )
-                )
-            return out
+            return running_models(self._call("GET", "/api/ps"))
 
     def show(self, name: str) -> ModelFacts:
         """``/api/show``. Raises ModelNotInstalledError when Ollama lacks the model.
@@ -368,24 +283,7 @@ class OllamaClient:
         (non-verbose ``model_info`` sends the token list as null).
         """
         with self._translated(name):
-            raw = _object(self._call("POST", "/api/show", {"model": name}, name=name), "the answer")
-            details = _object(raw.get("details") or {}, "details")
-            info = dict(_object(raw.get("model_info") or {}, "model_info"))
-            arch = str(info.get("general.architecture") or "")
-            for tensor in _field(raw, "tensors", list, []):
-                tensor = _object(tensor, "a tensor")
-                shape = tensor.get("shape")
-                if tensor.get("name") == "token_embd.weight" and isinstance(shape, list) and len(shape) == 2:
-                    info.setdefault(f"{arch}.vocab_size", int(shape[1]))
-            return ModelFacts(
-                name=name,
-                model_info=info,
-                capabilities=tuple(str(c) for c in _field(raw, "capabilities", list, [])),
-                family=_field(details, "family", str, ""),
-                parameter_size=_field(details, "parameter_size", str, ""),
-                quantization_level=_field(details, "quantization_level", str, ""),
-                projector_info=dict(_object(raw.get("projector_info") or {}, "projector_info")),
-            )
+            return model_facts(name, self._call("POST", "/api/show", {"model": name}, name=name))
 
     def pull(self, name: str, on_progress: ProgressCallback | None = None) -> None:
         """Stream ``/api/pull`` to the end, reporting (status, completed, total) for each line.
@@ -435,12 +333,7 @@ class OllamaClient:
         backstop = self.verify_limit_s(1 << 40)
         with closing(self._lines("/api/pull", body, limit=limit, backstop_s=backstop, name=name)) as docs:
             for doc in docs:
-                line = PullProgress(
-                    status=_field(doc, "status", str, ""),
-                    digest=_field(doc, "digest", str, ""),
-                    total=_field(doc, "total", int, 0),
-                    completed=_field(doc, "completed", int, 0),
-                )
+                line = pull_progress(doc)
                 if line.digest and line.digest not in seen:
                     seen.add(line.digest)
                     if line.completed < line.total:
@@ -522,7 +415,7 @@ class OllamaClient:
         body |= {"images": list(images)} if images else {}
         doc = self._call("POST", "/api/generate", body, name=name, read_s=2 * self._load_timeout_s)
         with self._translated(name):
-            return Generation.from_answer(_object(doc, "the answer"))
+            return Generation.from_answer(json_object(doc, "the answer"))
 
 
 def _hang_up(opened: list[httpx.Response]) -> None:

@@ -16,6 +16,7 @@ and metrics registry, never the manager: closing the manager stays with whoever 
       job_record.py one job as clients see it and the store keeps it
       schemas.py    request bodies and documented response shapes
       host_schemas.py  the same for the fleet's hosts
+      recommend_schemas.py  the answers of recommend, compatibility and plan
       errors.py     the error envelope for every failure
       metrics.py    Prometheus metrics in a per-app registry
       dashboard.py  the dashboard page at /, its files, and which optional endpoints exist

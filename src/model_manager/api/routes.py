@@ -20,6 +20,7 @@ from ..exchange import loads_document
 from ..types import ModelPurpose
 from ..units import MAX_GB
 from . import host_schemas as hs
+from . import recommend_schemas as rs
 from . import schemas as s
 from .assets import accepts_gzip
 from .common import (
@@ -230,7 +231,7 @@ def delete(
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.RecommendResponse | hs.FleetRecommendResponse, *COMMON_ERRORS, 404),
+    responses=doc(rs.RecommendResponse | hs.FleetRecommendResponse, *COMMON_ERRORS, 404),
 )
 def recommend(
     manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendRequest | None, Body()] = None
@@ -251,7 +252,7 @@ def recommend(
     dependencies=JSON_ONLY,
     openapi_extra=BODY_REQUIRED_IN_DOCS,
     tags=["operations"],
-    responses=doc(s.RecommendAllResponse, *COMMON_ERRORS, 404),
+    responses=doc(rs.RecommendAllResponse, *COMMON_ERRORS, 404),
 )
 def recommend_all(
     manager: Manager, fleet: FleetDep, body: Annotated[s.RecommendAllRequest | None, Body()] = None
@@ -274,7 +275,7 @@ def recommend_all(
     "/api/model/check_compatibility",
     dependencies=JSON_ONLY,
     tags=["operations"],
-    responses=doc(s.CompatibilityResponse, *COMMON_ERRORS, 404),
+    responses=doc(rs.CompatibilityResponse, *COMMON_ERRORS, 404),
 )
 def check_compatibility(manager: Manager, fleet: FleetDep, body: s.CompatibilityRequest) -> JSONResponse:
     """Whether a model fits in the VRAM (detected when not given; the host's own with ``host``), with its
@@ -287,7 +288,7 @@ def check_compatibility(manager: Manager, fleet: FleetDep, body: s.Compatibility
     "/api/model/plan",
     dependencies=JSON_ONLY,
     tags=["operations"],
-    responses=doc(s.PlanResponse, *COMMON_ERRORS, 404),
+    responses=doc(rs.PlanResponse, *COMMON_ERRORS, 404),
 )
 def plan(manager: Manager, fleet: FleetDep, body: s.PlanRequest) -> JSONResponse:
     """Memory at each context (2,048 up to the model's maximum) for each KV cache type, the largest context

@@ -11,6 +11,8 @@ transactions, the change marker, the integrity check and how a lease is held (``
       schema.py    migrations, timestamps, the transaction protocol
       lease.py     the switch lease: rows with liveness tokens (SQLite), or ``postgres.AdvisoryLeases``
       hosts.py     the fleet's hosts and the GPU reports their managers publish
+      jobs.py      background jobs' rows (downloads, benchmarks)
+      speeds.py    the speed measured per model and host (benchmarks, timed uses)
       sqlite.py    the SQLite backend
       postgres.py  the PostgreSQL backend (psycopg 3, imported only when a URL names it)
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +31,11 @@ from ..config import DATABASE_URL_SCHEMES, DEFAULT_HOST_NAME, redact_database_ur
 from ..errors import ModelManagerError, StoreError
 from ..types import InstalledModel, ModelRecord, ModelStats
 from .hosts import HostTables
+from .jobs import JobTables
 from .schema import MIGRATIONS, POSTGRESQL, Backend, Migration, Transaction, utc_now
+from .speeds import SpeedTables
 
 if TYPE_CHECKING:
-    from ..measured import BenchmarkRun, MeasuredSpeed
     from .lease import Leases
 
 __all__ = ["IMPORTED", "MIGRATIONS", "Migration", "Store", "Transaction", "utc_now"]
@@ -83,7 +86,7 @@ def _open_backend(location: str | Path) -> Backend:
     return SQLiteBackend(location)
 
 
-class Store(HostTables):
+class Store(HostTables, JobTables, SpeedTables):
     """Everything the manager records, in a SQLite file (or ``":memory:"``) or a PostgreSQL database.
 
     ``path`` names it in messages: the file, or the URL with its password masked. Installed state, usage
@@ -436,124 +439,3 @@ class Store(HostTables):
                     )
                 else:
                     tx.execute("DELETE FROM metadata_overrides WHERE model = ?", (model,))
-
-    # --- download jobs (REST API; see jobs.py) ---------------------------------------------------
-    # Rows are plain dicts: the job record and its rules live in jobs.py, the store only keeps them.
-
-    JOB_COLUMNS = (
-        "id",
-        "model",
-        "model_key",
-        "status",
-        "completed",
-        "total",
-        "detail",
-        "error",
-        "message",
-        "owner",
-        "attempts",
-        "host",
-        "created_at",
-        "updated_at",
-        "finished_at",
-        "kind",
-        "result",
-    )
-
-    def save_job(self, job: Mapping[str, Any]) -> None:
-        """Insert or replace one job row (keys: ``JOB_COLUMNS``; missing ones take their defaults)."""
-        columns = [c for c in self.JOB_COLUMNS if c in job]
-        placeholders = ", ".join("?" for _ in columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
-        with self._write() as tx:
-            tx.execute(
-                f"INSERT INTO download_jobs ({', '.join(columns)}) VALUES ({placeholders}) "
-                f"ON CONFLICT (id) DO UPDATE SET {updates}",
-                [job[c] for c in columns],
-            )
-
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM download_jobs WHERE id = ?", (job_id,))
-        return dict(rows[0]) if rows else None
-
-    def list_jobs(self, limit: int = 100, kind: str = "download") -> list[dict[str, Any]]:
-        """The newest jobs of ``kind`` first."""
-        rows = self._read(
-            "SELECT * FROM download_jobs WHERE kind = ? ORDER BY created_at DESC, id LIMIT ?", (kind, limit)
-        )
-        return [dict(r) for r in rows]
-
-    def latest_job(
-        self, model_key: str, kind: str = "download", host: str | None = DEFAULT_HOST_NAME
-    ) -> dict[str, Any] | None:
-        """The newest job of ``kind`` for the model on ``host`` (None: on any host)."""
-        where, params = (
-            ("", (model_key, kind)) if host is None else (" AND host = ?", (model_key, kind, host))
-        )
-        rows = self._read(
-            f"SELECT * FROM download_jobs WHERE model_key = ? AND kind = ?{where} ORDER BY created_at DESC, id LIMIT 1",
-            params,
-        )
-        return dict(rows[0]) if rows else None
-
-    def interrupt_jobs(self, orphaned: Callable[[str], bool], at: str) -> list[str]:
-        """Mark queued or running jobs whose ``owner`` is ``orphaned`` as interrupted; return their ids."""
-        with self._write() as tx:
-            rows = tx.execute(
-                "SELECT id, owner FROM download_jobs WHERE status IN ('queued', 'running')"
-            ).fetchall()
-            ids = [r["id"] for r in rows if orphaned(r["owner"])]
-            tx.executemany(
-                "UPDATE download_jobs SET status = 'interrupted', updated_at = ? WHERE id = ?",
-                [(at, i) for i in ids],
-            )
-        return ids
-
-    def prune_jobs(self, keep: int) -> int:
-        """Delete all but the newest ``keep`` finished jobs; return how many went."""
-        with self._write() as tx:
-            cursor = tx.execute(
-                """DELETE FROM download_jobs WHERE status NOT IN ('queued', 'running', 'interrupted')
-                   AND id NOT IN (SELECT id FROM download_jobs ORDER BY created_at DESC LIMIT ?)""",
-                (keep,),
-            )
-            return cursor.rowcount
-
-    # --- measured speed (benchmark.py; the statements are in speeds.py, imported on first use) --------
-
-    def save_benchmark(self, run: BenchmarkRun) -> None:
-        """Keep ``run`` as its model's latest benchmark on its host and pool its generation timing."""
-        from . import speeds
-
-        with self._write() as tx:
-            speeds.save_benchmark(tx, run)
-
-    def record_usage_timing(
-        self, model: str, seconds: float, success: bool, *, host: str, eval_tokens: int, eval_s: float
-    ) -> None:
-        """``record_usage``, and the use's generation timing pooled into ``model``'s measured speed on
-        ``host``, in one transaction."""
-        from . import speeds
-
-        at = utc_now()
-        with self._write() as tx:
-            tx.execute(
-                "INSERT INTO usage_events (model, at, seconds, success, host) VALUES (?, ?, ?, ?, ?)",
-                (model, at, seconds, int(success), host),
-            )
-            speeds.pool(tx, model, host, eval_tokens, eval_s, at)
-
-    def measured_speeds(self, host: str) -> dict[str, MeasuredSpeed]:
-        """What ``host`` has measured, by model name as stored."""
-        rows = self._read("SELECT * FROM model_speeds WHERE host = ?", (host,))
-        if not rows:
-            return {}  # most stores have measured nothing: the records need not even be imported
-        from . import speeds
-
-        return {r["model"]: speeds.from_row(r) for r in rows}
-
-    def measured_speed(self, model: str, host: str) -> MeasuredSpeed | None:
-        from . import speeds
-
-        rows = self._read("SELECT * FROM model_speeds WHERE model = ? AND host = ?", (model, host))
-        return speeds.from_row(rows[0]) if rows else None

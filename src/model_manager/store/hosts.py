@@ -7,21 +7,13 @@ is stale) live in ``model_manager.hosts``; the store only keeps them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
-from .schema import Transaction
+from .schema import Tables
 
 
-class HostTables:
+class HostTables(Tables):
     """The host methods of ``Store`` (which provides ``_read`` and ``_write``)."""
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[Transaction]:
-        raise NotImplementedError
 
     def save_host(self, name: str, url: str, vram_bytes: int | None, at: str) -> bool:
         """Add host ``name``, or change its URL and memory figure; True when it is new."""

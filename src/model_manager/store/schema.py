@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -97,6 +98,17 @@ class Backend(Transaction, Protocol):
     def leases(self, write: Writer, read: Reader) -> Leases: ...
 
     def close(self) -> None: ...
+
+
+class Tables:
+    """The base of ``Store``'s table mixins (``hosts.HostTables``, ``jobs.JobTables``, ``speeds.SpeedTables``):
+    ``Store`` provides the reader and the writer their methods use."""
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[Transaction]:
+        raise NotImplementedError
 
 
 def ddl(tx: Transaction, script: str) -> None:

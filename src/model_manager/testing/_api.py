@@ -2,6 +2,7 @@
 
 Checks that Ollama makes before a stream opens (body, name, model lookup, capabilities, loading)
 answer with a real status; failures after the first line are ``{"error": ...}`` lines on a 200.
+Each body's fields are in ``_bodies``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._bodies import CHAT, COPY, DELETE, EMBED, EMBEDDINGS, GENERATE, PULL, SHOW
 from ._faults import Faults
 from ._go import (
-    ANY,
-    BOOL,
-    INT,
-    INTS,
-    OBJECT,
-    STR,
-    STRINGS,
-    Field,
     GoError,
     go_quote,
     go_time,
@@ -43,54 +37,6 @@ from ._state import OOM_MESSAGES, Installed, LoadError, PullFailed, PullSettings
 
 Responder = Callable[[str, str], str]
 """(model display name, prompt or last user message) → reply text."""
-
-_THINK = Field(("bool", "string"), "api.ThinkValue")
-_GENERATE = {
-    "model": STR,
-    "prompt": STR,
-    "suffix": STR,
-    "system": STR,
-    "template": STR,
-    "context": INTS,
-    "stream": BOOL,
-    "raw": BOOL,
-    "format": ANY,
-    "keep_alive": ANY,
-    "images": STRINGS,
-    "options": OBJECT,
-    "think": _THINK,
-    "truncate": BOOL,
-    "shift": BOOL,
-    "logprobs": BOOL,
-    "top_logprobs": INT,
-}
-_CHAT = {
-    "model": STR,
-    "messages": Field(("array",), "[]api.Message", items="object"),
-    "tools": Field(("array",), "[]api.Tool", items="object"),
-    "stream": BOOL,
-    "format": ANY,
-    "keep_alive": ANY,
-    "options": OBJECT,
-    "think": _THINK,
-    "truncate": BOOL,
-    "shift": BOOL,
-    "logprobs": BOOL,
-    "top_logprobs": INT,
-}
-_PULL = {"model": STR, "name": STR, "insecure": BOOL, "stream": BOOL, "username": STR, "password": STR}
-_SHOW = {"model": STR, "name": STR, "system": STR, "template": STR, "verbose": BOOL, "options": OBJECT}
-_DELETE = {"model": STR, "name": STR}
-_COPY = {"source": STR, "destination": STR}
-_EMBED = {
-    "model": STR,
-    "input": ANY,
-    "truncate": BOOL,
-    "dimensions": INT,
-    "keep_alive": ANY,
-    "options": OBJECT,
-}
-_EMBEDDINGS = {"model": STR, "prompt": STR, "keep_alive": ANY, "options": OBJECT}
 
 
 def default_responder(model: str, prompt: str) -> str:
@@ -178,7 +124,7 @@ class Api:
 
     def show(self, ex: Exchange) -> None:
         """server/routes.go ``ShowHandler``."""
-        body = ex.body("ShowRequest", _SHOW)
+        body = ex.body("ShowRequest", SHOW)
         raw = body.get("model") or body.get("name") or ""
         if not raw:
             raise HttpError(400, "model is required")
@@ -199,7 +145,7 @@ class Api:
 
     def delete(self, ex: Exchange) -> None:
         """server/routes.go ``DeleteHandler``: the raw name in its messages; a cloud marker means its stub."""
-        body = ex.body("DeleteRequest", _DELETE)
+        body = ex.body("DeleteRequest", DELETE)
         raw = body.get("model") or body.get("name") or ""
         try:
             ref = parse_normalize_pull(raw)
@@ -213,7 +159,7 @@ class Api:
 
     def copy(self, ex: Exchange) -> None:
         """server/routes.go ``CopyHandler``: plain ``ParseName``, no trimming and no markers."""
-        body = ex.body("CopyRequest", _COPY)
+        body = ex.body("CopyRequest", COPY)
         source, destination = body.get("source") or "", body.get("destination") or ""
         for role, value in (("source", source), ("destination", destination)):
             if plain_name(value) is None:
@@ -226,7 +172,7 @@ class Api:
 
     def pull(self, ex: Exchange) -> None:
         """server/routes.go ``PullHandler``: markers normalised (``:cloud`` pulls the stub)."""
-        body = ex.body("PullRequest", _PULL)
+        body = ex.body("PullRequest", PULL)
         raw = body.get("model") or body.get("name") or ""
         ref = _ref(raw, HttpError(400, "invalid model name"), pull=True)
         name = self.state.existing_name(ref.name)
@@ -328,7 +274,7 @@ class Api:
 
     def _complete(self, ex: Exchange, *, chat: bool) -> None:
         started = time.perf_counter_ns()
-        body = ex.body("ChatRequest" if chat else "GenerateRequest", _CHAT if chat else _GENERATE)
+        body = ex.body("ChatRequest" if chat else "GenerateRequest", CHAT if chat else GENERATE)
         keep_alive = self._keep_alive(body)
         if (
             not chat
@@ -459,7 +405,7 @@ class Api:
     def embed(self, ex: Exchange) -> None:
         """``/api/embed``: no capability check, so it loads any model; no input is a load."""
         started = time.perf_counter_ns()
-        body = ex.body("EmbedRequest", _EMBED)
+        body = ex.body("EmbedRequest", EMBED)
         keep_alive = self._keep_alive(body)
         raw = body.get("model") or ""
         missing = HttpError(404, f"model '{raw}' not found")
@@ -497,7 +443,7 @@ class Api:
             self.state.finish(runner, keep_alive)
 
     def embeddings(self, ex: Exchange) -> None:
-        body = ex.body("EmbeddingsRequest", _EMBEDDINGS)
+        body = ex.body("EmbeddingsRequest", EMBEDDINGS)
         keep_alive = self._keep_alive(body)
         model = self._embedding_model(ex, body.get("model") or "", HttpError(400, "model is required"))
         runner, _ = self._load(ex, model, keep_alive, body)
