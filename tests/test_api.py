@@ -66,6 +66,8 @@ def test_json_answers_are_compressed_for_clients_that_accept_gzip(
         assert packed.json() == plain.json() and sent < len(plain.content) / (4 if "list" in path else 1), (
             path
         )
+    refusing = client.get("/api/model/list", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refusing.headers and refusing.json()["count"] > 0  # q=0 refuses gzip
     small = client.get("/api/model/current", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in small.headers  # under 1 KB: not worth compressing
     started = success(client.post("/api/model/download", json={"model": SMALL, "wait": True}))

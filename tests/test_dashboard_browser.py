@@ -288,7 +288,10 @@ def test_a_switch_changes_the_loaded_model(watched: Watched, world: World, shots
     select(page, SMALL)
     page.click('[data-action="switch"]')
     page.wait_for_selector(f'.device .seg[data-model="{SMALL}"]')
-    assert page.locator(f'.device .seg[data-model="{MEDIUM}"]').count() == 0
+    # A switch loads the new model before it unloads the old one, so a reading taken in between shows
+    # both; once the switch has answered, the next reading shows the new one alone.
+    page.wait_for_selector(f'.device .seg[data-model="{MEDIUM}"]', state="detached")
+    assert page.locator(f'.device .seg[data-model="{SMALL}"]').count() == 1
     assert world.ollama.loaded() == [INSTALLED[SMALL]]
     assert api(world, "/api/model/current")["model"] == SMALL
     page.wait_for_selector(f'#models-table tr[data-model="{SMALL}"] .badge.current')

@@ -37,12 +37,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.gzip import GZipMiddleware
 
 from ..errors import ModelManagerError
 from ..fleet import Fleet
 from ..manager import ManagerCore
 from . import benchmarks, dashboard, docs, downloads, hosts, machine, routes
+from .assets import GzipWhereAccepted
 from .errors import handle_error
 from .guard import DEFAULT_MAX_BODY_BYTES, Guard
 from .jobs import DownloadJobs
@@ -128,7 +128,7 @@ def create_app(
         app.add_exception_handler(exc_type, handle_error)
     # JSON answers are compressed for clients that accept it (the model list of an 82-model catalog is
     # 220 KB, 30 KB gzipped); event streams and the packaged files (compressed once, in assets) pass as they are.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.add_middleware(GzipWhereAccepted, minimum_size=1024, compresslevel=6)
     app.add_middleware(
         Guard,
         token=token,
