@@ -514,4 +514,8 @@ def test_plan_and_bench_come_from_the_server(watched: Watched, world: World, sho
     measured = world.manager.statistics(MEDIUM).to_dict()["benchmark"]["tokens_per_second"]
     assert measured == pytest.approx(world.ollama.generation_rate(INSTALLED[MEDIUM]), abs=0.06)
     page.get_by_text(f"{MEDIUM}: {measured:.1f} tokens/s").wait_for()
+    # The usage panel charts each benchmark's speed once the model's figure has changed.
+    page.wait_for_selector("#chart-bench canvas", timeout=20_000)
+    plotted = page.evaluate("() => document.getElementById('chart-bench')._plot.data[1]")
+    assert plotted == [measured]
     page.locator("#details").screenshot(path=str(shots / "plan.png"))

@@ -1,5 +1,6 @@
 // uPlot charts (window.uPlot, the vendored IIFE build): uses over time, success rate over time, the
-// inference-time distribution with its p50 and p95, and the memory plan per context. uPlot is loaded the
+// inference-time distribution with its p50 and p95, tokens per second of each benchmark, and the memory
+// plan per context. uPlot is loaded the
 // first time a chart is drawn, so the overview never waits for it.
 
 import { cssVar, fill, h } from './dom.js';
@@ -131,6 +132,26 @@ export function distributionChart(container, history) {
   );
 }
 
+/** Generation speed of each benchmark of the model, as Ollama timed it: runs = [[epoch s, tok/s], ...]. */
+export function benchChart(container, runs) {
+  const t = theme();
+  const times = runs.map((r) => r[0]);
+  const pad = times.length > 1 ? 0 : 3600;
+  return plot(
+    container,
+    {
+      title: 'Tokens/s, each benchmark',
+      series: [{}, { label: 'tok/s', stroke: t.accent, width: 2, points: { show: true, size: 7 } }],
+      axes: axes(t, null, 'tok/s'),
+      scales: {
+        x: { time: true, range: [Math.min(...times) - pad, Math.max(...times) + pad] },
+        y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] },
+      },
+    },
+    [times, runs.map((r) => r[1])],
+  );
+}
+
 /** Contexts double from one step to the next: a log scale spanning exactly the planned ones. */
 function contextScale(contexts) {
   const low = Math.min(...contexts);
@@ -169,7 +190,7 @@ export function planChart(container, plan, availableGb) {
 }
 
 /** The usage section of a model's details, from GET /api/model/usage/{name}/history. */
-export async function renderUsage(target, history, model) {
+export async function renderUsage(target, history, model, benchRuns = []) {
   if (!history) {
     fill(target, h('p', { class: 'muted' }, 'This server has no usage history endpoint.'));
     return;
@@ -186,16 +207,22 @@ export async function renderUsage(target, history, model) {
     h('div', {}, h('dt', {}, 'p95'), h('dd', { dataset: { figure: 'p95' } }, seconds(history.p95_s))),
     h('div', {}, h('dt', {}, speedLabel), h('dd', { dataset: { figure: 'tokens_per_second' } }, speed === null || speed === undefined ? '—' : Number(speed).toFixed(1))),
   );
+  const bench = benchRuns.length ? h('div', { class: 'chart', id: 'chart-bench' }) : null;
   if (!history.count) {
-    fill(target, figures, h('p', { class: 'muted' }, 'No uses recorded yet.'));
+    fill(target, figures, h('p', { class: 'muted' }, 'No uses recorded yet.'), bench && h('div', { class: 'charts' }, bench));
+    if (bench) {
+      await uplotReady();
+      benchChart(bench, benchRuns);
+    }
     return;
   }
   const uses = h('div', { class: 'chart', id: 'chart-uses' });
   const success = h('div', { class: 'chart', id: 'chart-success' });
   const distribution = h('div', { class: 'chart', id: 'chart-distribution' });
-  fill(target, figures, h('div', { class: 'charts' }, uses, success, distribution));
+  fill(target, figures, h('div', { class: 'charts' }, uses, success, distribution, bench));
   await uplotReady();
   usesChart(uses, history.buckets);
   successChart(success, history.buckets);
   distributionChart(distribution, history);
+  if (bench) benchChart(bench, benchRuns);
 }

@@ -2,7 +2,7 @@
 // per context, when the server has POST /api/model/plan) and its usage charts.
 
 import { api, ApiError } from './api.js';
-import { planChart, renderUsage, uplotReady } from './charts.js';
+import { benchChart, planChart, renderUsage, uplotReady } from './charts.js';
 import { fill, h } from './dom.js';
 import { progressBar } from './downloads.js';
 import { DASH, downloadSize, gib, gibOf, number, percent, seconds, when } from './format.js';
@@ -57,7 +57,7 @@ export class Details {
       this.planFor = m.name;
       this.plan(m);
     }
-    const usageKey = `${m.name}|${m.usage_count}|${m.last_used}`;
+    const usageKey = `${m.name}|${m.usage_count}|${m.last_used}|${m.tokens_per_second}`;
     if (usageKey !== this.usageKey) {
       this.usageKey = usageKey;
       this.usage(m);
@@ -182,19 +182,40 @@ export class Details {
     }
   }
 
+  /** [[epoch s, tok/s], ...] of the model's benchmarks that succeeded, oldest first ([] without any). */
+  async benchRuns(name) {
+    if (!this.app.state.features.bench) return [];
+    const { jobs } = await api('/api/model/benchmarks');
+    return jobs
+      .filter((j) => j.model === name && j.status === 'succeeded' && j.result?.tokens_per_second)
+      .map((j) => [Date.parse(j.finished_at) / 1000, j.result.tokens_per_second])
+      .sort((a, b) => a[0] - b[0]);
+  }
+
   async usage(m) {
     const target = document.getElementById('details-usage');
     if (!this.app.state.features.usage_history) {
       renderUsage(target, null, m);
       return;
     }
+    // A model benchmarked but never used has no history (404): its benchmarks are still charted.
+    const runs = this.benchRuns(m.name).catch(() => []);
     try {
       const history = await api(`/api/model/usage/${encodeURIComponent(m.name).replaceAll('%2F', '/').replaceAll('%3A', ':')}/history?events=0`);
-      if (this.name === m.name) await renderUsage(target, history, m);
+      if (this.name === m.name) await renderUsage(target, history, m, await runs);
     } catch (error) {
       if (this.name !== m.name) return;
-      if (error.status === 404) fill(target, h('p', { class: 'muted' }, 'No uses recorded yet.'));
-      else fill(target, h('p', { class: 'problem' }, error.message));
+      if (error.status !== 404) {
+        fill(target, h('p', { class: 'problem' }, error.message));
+        return;
+      }
+      const found = await runs;
+      const chart = found.length ? h('div', { class: 'chart', id: 'chart-bench' }) : null;
+      fill(target, h('p', { class: 'muted' }, 'No uses recorded yet.'), chart && h('div', { class: 'charts' }, chart));
+      if (chart) {
+        await uplotReady();
+        benchChart(chart, found);
+      }
     }
   }
 }
