@@ -17,6 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
 
+    from fleet_helpers import Doubles
     from model_manager.testing import OllamaDouble
 
 API_BASE = "http://127.0.0.1:8000"
@@ -58,6 +59,27 @@ def ollama() -> Iterator[OllamaDouble]:
 @pytest.fixture
 def manager(ollama: OllamaDouble, isolated_env: Path) -> Iterator[ModelManager]:
     with ModelManager(host=ollama.url, data_dir=isolated_env) as mm:
+        yield mm
+
+
+@pytest.fixture
+def fleet_doubles() -> Iterator[Doubles]:
+    """Three Ollama doubles (``fleet_helpers.three_doubles``): this machine's, gpu2's and gpu3's."""
+    from fleet_helpers import three_doubles
+
+    with three_doubles() as found:
+        yield found
+
+
+@pytest.fixture
+def fleet_manager(
+    fleet_doubles: Doubles, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModelManager]:
+    """A manager of 8 GB beside the first double, with gpu2 (24 GB) and gpu3 (12 GB) added."""
+    from fleet_helpers import fleet_of
+
+    monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "8")
+    with fleet_of(fleet_doubles, isolated_env) as mm:
         yield mm
 
 

@@ -1,5 +1,5 @@
 """Fleets for the tests: Ollama doubles as real processes on their own loopback ports (so that a host can
-be killed with a signal), and a manager with hosts added."""
+be killed with a signal), three doubles in this process, and a manager with hosts added."""
 
 from __future__ import annotations
 
@@ -11,12 +11,42 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from model_manager import ModelManager
+from model_manager.testing import OllamaDouble
 from processes import SRC
 
 GIB = 2**30
 SMALL, SMALL_TAG = "llama3.2:1b-instruct", "llama3.2:1b-instruct-q8_0"
 EIGHT_B, EIGHT_B_TAG = "llama3.1:8b-instruct", "llama3.1:8b-instruct-q4_K_M"
 THIRTEEN_B = "llama3.1:13b-instruct"
+
+
+Doubles = tuple[OllamaDouble, OllamaDouble, OllamaDouble]
+
+
+@contextmanager
+def three_doubles() -> Iterator[Doubles]:
+    """This machine's Ollama (8 GB, the 1B model installed), gpu2 (24 GB, the 8B) and gpu3 (12 GB, both)."""
+    with (
+        OllamaDouble(vram_bytes=8 * GIB) as local,
+        OllamaDouble(vram_bytes=24 * GIB) as gpu2,
+        OllamaDouble(vram_bytes=12 * GIB) as gpu3,
+    ):
+        local.install(SMALL_TAG)
+        gpu2.install(EIGHT_B_TAG)
+        gpu3.install(SMALL_TAG)
+        gpu3.install(EIGHT_B_TAG)
+        yield local, gpu2, gpu3
+
+
+@contextmanager
+def fleet_of(doubles: Doubles, data_dir: Path) -> Iterator[ModelManager]:
+    """A manager beside the first double, with the others added as gpu2 (24 GB) and gpu3 (12 GB)."""
+    local, gpu2, gpu3 = doubles
+    with ModelManager(host=local.url, data_dir=data_dir) as manager:
+        manager.add_host("gpu2", gpu2.url, vram_gb=24)
+        manager.add_host("gpu3", gpu3.url, vram_gb=12)
+        yield manager
 
 
 class DoubleProcess:

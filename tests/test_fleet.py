@@ -8,49 +8,19 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from conftest import API_BASE
-from fleet_helpers import EIGHT_B, EIGHT_B_TAG, GIB, SMALL, SMALL_TAG
+from fleet_helpers import EIGHT_B, EIGHT_B_TAG, SMALL, SMALL_TAG, Doubles
 from helpers import refused, success
 from model_manager import ModelManager
 from model_manager.api import create_app
 from model_manager.cli import main
 from model_manager.errors import InvalidRequestError
 from model_manager.fleet import Fleet
-from model_manager.testing import OllamaDouble
-
-
-@pytest.fixture
-def doubles() -> Iterator[tuple[OllamaDouble, OllamaDouble, OllamaDouble]]:
-    with (
-        OllamaDouble(vram_bytes=8 * GIB) as local,
-        OllamaDouble(vram_bytes=24 * GIB) as gpu2,
-        OllamaDouble(vram_bytes=12 * GIB) as gpu3,
-    ):
-        local.install(SMALL_TAG)
-        gpu2.install(EIGHT_B_TAG)
-        gpu3.install(SMALL_TAG)
-        gpu3.install(EIGHT_B_TAG)
-        yield local, gpu2, gpu3
-
-
-@pytest.fixture
-def fleet_manager(
-    doubles: tuple[OllamaDouble, OllamaDouble, OllamaDouble],
-    isolated_env: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[ModelManager]:
-    monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "8")
-    local, gpu2, gpu3 = doubles
-    with ModelManager(host=local.url, data_dir=isolated_env) as mm:
-        mm.add_host("gpu2", gpu2.url, vram_gb=24)
-        mm.add_host("gpu3", gpu3.url, vram_gb=12)
-        yield mm
 
 
 def _where(models: list[dict[str, object]]) -> dict[object, tuple[object, object]]:
@@ -58,9 +28,9 @@ def _where(models: list[dict[str, object]]) -> dict[object, tuple[object, object
 
 
 def test_list_all_shows_where_each_model_is_installed_and_loaded(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...]
+    fleet_manager: ModelManager, fleet_doubles: Doubles
 ) -> None:
-    doubles[1].load(EIGHT_B_TAG)
+    fleet_doubles[1].load(EIGHT_B_TAG)
     models = fleet_manager.list_available_models(installed_only=True, host="all")
     assert _where(models) == {SMALL: (["local", "gpu3"], []), EIGHT_B: (["gpu2", "gpu3"], ["gpu2"])}
     eight = next(m for m in models if m["name"] == EIGHT_B)
@@ -82,12 +52,12 @@ def test_list_all_shows_where_each_model_is_installed_and_loaded(
 
 
 def test_a_host_that_is_down_or_answers_garbage_is_marked_unreachable_and_the_others_served(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...]
+    fleet_manager: ModelManager, fleet_doubles: Doubles
 ) -> None:
     fleet = fleet_manager.fleet
     fleet.listing("all")  # every host seen once
-    doubles[1].down = True
-    doubles[2].faults.not_http = True
+    fleet_doubles[1].down = True
+    fleet_doubles[2].faults.not_http = True
     models, answers = fleet.listing("all", installed_only=True)
     by_host = {a.host.name: a for a in answers}
     assert by_host["local"].ok
@@ -147,12 +117,10 @@ def test_each_host_recommends_in_its_own_memory(fleet_manager: ModelManager) -> 
     assert fleet_manager.recommend_model(priority="quality", host="gpu2") == answers["gpu2"].model
 
 
-def test_a_single_host_is_a_manager_of_its_own(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...]
-) -> None:
-    gpu2 = doubles[1]
+def test_a_single_host_is_a_manager_of_its_own(fleet_manager: ModelManager, fleet_doubles: Doubles) -> None:
+    gpu2 = fleet_doubles[1]
     assert fleet_manager.switch_model(EIGHT_B, host="gpu2") is True
-    assert gpu2.loaded() == [EIGHT_B_TAG] and doubles[0].loaded() == []
+    assert gpu2.loaded() == [EIGHT_B_TAG] and fleet_doubles[0].loaded() == []
     assert fleet_manager.get_current_model(host="gpu2") == EIGHT_B
     assert fleet_manager.get_current_model() is None  # each host has its own current model
     ok, message = fleet_manager.download_model(SMALL, host="gpu2")
@@ -176,9 +144,9 @@ def _cli(manager: ModelManager, *args: str) -> int:
 
 
 def test_cli_list_ps_sync_and_recommend_all(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...], capsys: pytest.CaptureFixture[str]
+    fleet_manager: ModelManager, fleet_doubles: Doubles, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    doubles[2].load(SMALL_TAG)
+    fleet_doubles[2].load(SMALL_TAG)
     assert _cli(fleet_manager, "list", "--installed", "--host", "all") == 0
     out = capsys.readouterr().out
     assert "Installed on" in out and "local, gpu3" in out and "gpu2, gpu3" in out
@@ -190,21 +158,25 @@ def test_cli_list_ps_sync_and_recommend_all(
     out = capsys.readouterr().out
     assert [line.split(":")[0] for line in out.splitlines()] == ["local", "gpu2", "gpu3"]
 
-    doubles[1].down = True
+    fleet_doubles[1].down = True
     assert _cli(fleet_manager, "sync", "--host", "all") == 1  # one host failed: not a success
     out, err = capsys.readouterr()
     assert "local (" in out and "gpu3 (" in out and "has 2 models installed" in out
-    assert f"Note: host gpu2 ({doubles[1].url}) is unreachable" in err
+    assert f"Note: host gpu2 ({fleet_doubles[1].url}) is unreachable" in err
     assert _cli(fleet_manager, "list", "--host", "all", "--installed") == 0  # a listing is still served
     assert "gpu2" in capsys.readouterr().err
 
 
 def test_cli_host_name_runs_the_command_on_that_host(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...], capsys: pytest.CaptureFixture[str]
+    fleet_manager: ModelManager, fleet_doubles: Doubles, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _cli(fleet_manager, "use", EIGHT_B, "--host", "gpu3", "--json") == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["host"] == "gpu3" and doc["model"]["name"] == EIGHT_B and doubles[2].loaded() == [EIGHT_B_TAG]
+    assert (
+        doc["host"] == "gpu3"
+        and doc["model"]["name"] == EIGHT_B
+        and fleet_doubles[2].loaded() == [EIGHT_B_TAG]
+    )
     assert _cli(fleet_manager, "current", "--host", "gpu3") == 0
     assert capsys.readouterr().out.startswith(f"Current model: {EIGHT_B}")
     assert _cli(fleet_manager, "--host", "gpu2", "check", EIGHT_B) == 0
@@ -241,22 +213,33 @@ def test_cli_host_values_a_command_does_not_take_are_refused(
 
 
 def test_cli_host_given_a_url_is_read_as_ollamas_address_with_a_note(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...], capsys: pytest.CaptureFixture[str]
+    fleet_manager: ModelManager, fleet_doubles: Doubles, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = str(fleet_manager.settings.home)
-    assert main(["--host", doubles[1].url, "--data-dir", home, "list", "--installed", "--json"]) == 0
+    assert main(["--host", fleet_doubles[1].url, "--data-dir", home, "list", "--installed", "--json"]) == 0
     out, err = capsys.readouterr()
     assert [m["name"] for m in json.loads(out)["models"]] == [EIGHT_B]
-    assert f"so write --ollama-host {doubles[1].url}" in err
-    assert main(["--host", doubles[1].url, "--ollama-host", doubles[1].url, "--data-dir", home, "list"]) == 2
+    assert f"so write --ollama-host {fleet_doubles[1].url}" in err
+    assert (
+        main(
+            [
+                "--host",
+                fleet_doubles[1].url,
+                "--ollama-host",
+                fleet_doubles[1].url,
+                "--data-dir",
+                home,
+                "list",
+            ]
+        )
+        == 2
+    )
 
 
 # --- the REST API ----------------------------------------------------------------------------------
 
 
-def test_rest_host_in_queries_and_bodies(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...]
-) -> None:
+def test_rest_host_in_queries_and_bodies(fleet_manager: ModelManager, fleet_doubles: Doubles) -> None:
     with TestClient(create_app(fleet_manager), base_url=API_BASE) as c:
         listed = success(c.get("/api/model/list", params={"host": "all", "installed_only": True}))
         assert _where(listed["models"])[EIGHT_B] == (["gpu2", "gpu3"], [])
@@ -266,7 +249,7 @@ def test_rest_host_in_queries_and_bodies(
         one = success(c.get("/api/model/installed", params={"host": "gpu2"}))
         assert [m["name"] for m in one["models"]] == [EIGHT_B]
         switched = success(c.post("/api/model/switch", json={"model": EIGHT_B, "host": "gpu2"}))
-        assert switched["host"] == "gpu2" and doubles[1].loaded() == [EIGHT_B_TAG]
+        assert switched["host"] == "gpu2" and fleet_doubles[1].loaded() == [EIGHT_B_TAG]
         running = success(c.get("/api/model/running", params={"host": "all"}))
         assert [(m["host"], m["name"]) for m in running["models"]] == [("gpu2", EIGHT_B)]
         assert success(c.get("/api/model/current", params={"host": "gpu2"}))["model"] == EIGHT_B
@@ -289,7 +272,7 @@ def test_rest_host_in_queries_and_bodies(
             "invalid_request",
         )
         refused(c.post("/api/model/switch", json={"model": EIGHT_B, "host": "nosuch"}), 404, "unknown_host")
-        doubles[2].down = True
+        fleet_doubles[2].down = True
         listed = success(c.get("/api/model/list", params={"host": "all"}))
         assert [h["reachable"] for h in listed["hosts"]] == [True, True, False]
         assert listed["installed_state_known"] is False
@@ -307,12 +290,12 @@ def test_a_fleet_over_a_manager_sees_what_the_manager_does(fleet_manager: ModelM
 
 
 def test_the_fleets_tables_fit_80_columns(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...], down_url: str
+    fleet_manager: ModelManager, fleet_doubles: Doubles, down_url: str
 ) -> None:
     from test_cli_width import assert_fits, run
 
     fleet_manager.add_host("a-host-with-a-long-name.studio.lan", down_url, vram_gb=48)
-    doubles[1].load(EIGHT_B_TAG)
+    fleet_doubles[1].load(EIGHT_B_TAG)
     fleet_manager.record_usage(SMALL, 1.0, host="gpu2")
     fleet_manager.record_usage(SMALL, 1.0, host="gpu3")
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "OLLAMA_HOST")}

@@ -5,15 +5,13 @@ capability is a single manager's in that host's memory. Three Ollama doubles on 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from conftest import API_BASE
-from fleet_helpers import EIGHT_B, EIGHT_B_TAG, GIB, SMALL, SMALL_TAG
+from fleet_helpers import EIGHT_B, EIGHT_B_TAG, SMALL, Doubles
 from helpers import refused, success
 from model_manager import ModelManager
 from model_manager.api import create_app
@@ -21,41 +19,14 @@ from model_manager.cli import main
 from model_manager.testing import OllamaDouble
 
 
-@pytest.fixture
-def doubles() -> Iterator[tuple[OllamaDouble, OllamaDouble, OllamaDouble]]:
-    with (
-        OllamaDouble(vram_bytes=8 * GIB) as local,
-        OllamaDouble(vram_bytes=24 * GIB) as gpu2,
-        OllamaDouble(vram_bytes=12 * GIB) as gpu3,
-    ):
-        local.install(SMALL_TAG)
-        gpu2.install(EIGHT_B_TAG)
-        gpu3.install(SMALL_TAG)
-        yield local, gpu2, gpu3
-
-
-@pytest.fixture
-def fleet_manager(
-    doubles: tuple[OllamaDouble, OllamaDouble, OllamaDouble],
-    isolated_env: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[ModelManager]:
-    monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "8")
-    local, gpu2, gpu3 = doubles
-    with ModelManager(host=local.url, data_dir=isolated_env) as mm:
-        mm.add_host("gpu2", gpu2.url, vram_gb=24)
-        mm.add_host("gpu3", gpu3.url, vram_gb=12)
-        yield mm
-
-
 def generated(ollama: OllamaDouble) -> list[str]:
     return [r.body["model"] for r in ollama.requests_to("/api/generate", "POST") if isinstance(r.body, dict)]
 
 
 def test_a_benchmark_on_a_host_runs_there_and_is_kept_for_it(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...]
+    fleet_manager: ModelManager, fleet_doubles: Doubles
 ) -> None:
-    local, gpu2, _ = doubles
+    local, gpu2, _ = fleet_doubles
     run = fleet_manager.fleet.manager("gpu2").benchmark(EIGHT_B)
     assert run.host == "gpu2" and run.tokens_per_second == pytest.approx(
         gpu2.generation_rate(EIGHT_B_TAG), abs=0.06
@@ -103,10 +74,10 @@ def _cli(manager: ModelManager, capsys: pytest.CaptureFixture[str], *args: str) 
 
 
 def test_cli_bench_and_recommend_all_on_hosts(
-    fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...], capsys: pytest.CaptureFixture[str]
+    fleet_manager: ModelManager, fleet_doubles: Doubles, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, doc = _cli(fleet_manager, capsys, "bench", EIGHT_B, "--host", "gpu2")
-    assert code == 0 and doc["benchmark"]["host"] == "gpu2" and EIGHT_B_TAG in generated(doubles[1])
+    assert code == 0 and doc["benchmark"]["host"] == "gpu2" and EIGHT_B_TAG in generated(fleet_doubles[1])
     code, doc = _cli(fleet_manager, capsys, "recommend", "--all", "--host", "all", "--capability", "vision")
     assert code == 0 and doc["capability"] == "vision"
     by_host = {h["name"]: h["recommendations"] for h in doc["hosts"]}
@@ -117,7 +88,7 @@ def test_cli_bench_and_recommend_all_on_hosts(
     assert [r["model"] for r in by_host["gpu2"]] == expected
 
 
-def test_rest_benchmarks_on_a_host(fleet_manager: ModelManager, doubles: tuple[OllamaDouble, ...]) -> None:
+def test_rest_benchmarks_on_a_host(fleet_manager: ModelManager, fleet_doubles: Doubles) -> None:
     with TestClient(create_app(fleet_manager), base_url=API_BASE) as api:
         # Not installed on the server's own host: refused at once; on gpu2 it runs there.
         refused(api.post("/api/model/benchmark", json={"model": EIGHT_B}), 409, "model_not_installed")
@@ -129,6 +100,6 @@ def test_rest_benchmarks_on_a_host(fleet_manager: ModelManager, doubles: tuple[O
         )
         job = done["job"]
         assert job["status"] == "succeeded" and job["host"] == "gpu2" and job["result"]["host"] == "gpu2"
-        assert EIGHT_B_TAG in generated(doubles[1]) and generated(doubles[0]) == []
+        assert EIGHT_B_TAG in generated(fleet_doubles[1]) and generated(fleet_doubles[0]) == []
         answer = success(api.post("/api/model/recommend/all", json={"host": "gpu2", "capability": "vision"}))
         assert answer["host"] == "gpu2" and round(answer["available_vram_gb"]) == 24

@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from conftest import API_BASE
-from fleet_helpers import EIGHT_B, EIGHT_B_TAG, SMALL, SMALL_TAG, THIRTEEN_B, wait_until
+from fleet_helpers import EIGHT_B, EIGHT_B_TAG, SMALL, SMALL_TAG, THIRTEEN_B, fleet_of, wait_until
 from helpers import success
 from model_manager import ModelManager
 from model_manager.api import create_app
@@ -48,10 +48,7 @@ def mm(
 ) -> Iterator[ModelManager]:
     """This machine's host has 8 GB; gpu2 was added with 24 GB, gpu3 with 12 GB."""
     monkeypatch.setenv("MODEL_MANAGER_VRAM_GB", "8")
-    local, gpu2, gpu3 = doubles
-    with ModelManager(host=local.url, data_dir=isolated_env) as manager:
-        manager.add_host("gpu2", gpu2.url, vram_gb=24)
-        manager.add_host("gpu3", gpu3.url, vram_gb=12)
+    with fleet_of(doubles, isolated_env) as manager:
         yield manager
 
 
