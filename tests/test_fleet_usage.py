@@ -6,8 +6,6 @@ acknowledged event of any host."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -22,8 +20,7 @@ from model_manager.hosts import Heartbeat
 from model_manager.store import MIGRATIONS, Store
 from model_manager.types import ModelStats
 from pg_server import PostgresServer
-from processes import process_env
-from test_store_postgres import Lines
+from test_store_postgres import record_through_an_outage
 
 OTHER = "llama3.2:3b-instruct"
 
@@ -183,24 +180,8 @@ def test_a_database_that_goes_away_loses_no_acknowledged_event_of_any_host(
     pg_private_server: PostgresServer, tmp_path: Path
 ) -> None:
     pg = pg_private_server
-    env = process_env(tmp_path / "home", "http://127.0.0.1:9", MODEL_MANAGER_DATABASE_URL=pg.url)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RECORDER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    out = Lines(proc)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        out.until(lambda: len(out.ok) >= 200)
-        pg.kill()
-        out.until(lambda: len(out.errors) >= 3)
-        down_ok = len(out.ok)
-        pg.start()
-        out.until(lambda: len(out.ok) >= down_ok + 200)
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(30)
-    assert proc.returncode == 0 and not [e for e in out.errors if pg.password in e]
+    out = record_through_an_outage(pg, tmp_path / "home", RECORDER, 200)
+    assert out.proc.returncode == 0 and not [e for e in out.errors if pg.password in e]
     store = Store(pg.url)
     stored = {seconds for _, seconds, _ in store.usage_events("kept:latest")}
     assert set(out.ok) <= stored

@@ -63,6 +63,31 @@ class Lines:
                 self.errors.append(rest)
 
 
+def record_through_an_outage(pg: PostgresServer, home: Path, recorder: str, calls: int) -> Lines:
+    """Run ``recorder`` (a program that prints "ready", then "ok N" or "error MESSAGE" per call until its
+    stdin closes) on ``pg``; kill the server (SIGKILL, every backend) after ``calls`` acknowledged calls,
+    start it again once three calls have failed, and stop the program after ``calls`` more. Returns its
+    lines, once it has exited."""
+    env = process_env(home, "http://127.0.0.1:9", MODEL_MANAGER_DATABASE_URL=pg.url)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", recorder], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    out = Lines(proc)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        out.until(lambda: len(out.ok) >= calls)
+        pg.kill()
+        out.until(lambda: len(out.errors) >= 3)
+        down_ok = len(out.ok)
+        pg.start()
+        out.until(lambda: len(out.ok) >= down_ok + calls)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(30)
+    return out
+
+
 def test_a_database_that_goes_away_loses_no_acknowledged_event(
     pg_private_server: PostgresServer, tmp_path: Path
 ) -> None:
@@ -70,24 +95,8 @@ def test_a_database_that_goes_away_loses_no_acknowledged_event(
     again under it. Every call that returned is in the store; every call that failed said why; the
     same process records again once the server is back, without being restarted."""
     pg = pg_private_server
-    env = process_env(tmp_path / "home", "http://127.0.0.1:9", MODEL_MANAGER_DATABASE_URL=pg.url)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", RECORDER], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    out = Lines(proc)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        out.until(lambda: len(out.ok) >= 300)
-        pg.kill()
-        out.until(lambda: len(out.errors) >= 3)
-        down_ok = len(out.ok)
-        pg.start()
-        out.until(lambda: len(out.ok) >= down_ok + 300)
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(30)
-    assert proc.returncode == 0
+    out = record_through_an_outage(pg, tmp_path / "home", RECORDER, 300)
+    assert out.proc.returncode == 0
     assert all(e.startswith(f"Store error: {Store(pg.url).path}: ") for e in out.errors), out.errors[:3]
     assert not [e for e in out.errors if pg.password in e]
     store = Store(pg.url)
