@@ -129,6 +129,7 @@ class Recommendation:
     def to_dict(self) -> dict[str, Any]:
         best = self.best
         out: dict[str, Any] = {
+            "priority": self.priority.value,
             "model": self.model,
             "reason": self.reason,
             "capability": self.capability.value if self.capability else None,

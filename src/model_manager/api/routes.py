@@ -244,7 +244,7 @@ def recommend(
     target = on_host(manager, fleet, body.host)
     result = target.recommend(body.available_vram_gb, body.priority, capability=body.capability)
     extra = {"host": target.settings.host_name} if body.host is not None else {}
-    return ok(**result.to_dict(), priority=result.priority.value, **extra)
+    return ok(**result.to_dict(), **extra)
 
 
 @router.post(
@@ -262,7 +262,7 @@ def recommend_all(
     body = body or s.RecommendAllRequest()
     target = on_host(manager, fleet, body.host)
     recs = target.recommend_all(body.available_vram_gb, capability=body.capability)
-    answers = [{"priority": r.priority.value, **r.to_dict()} for r in recs]
+    answers = [r.to_dict() for r in recs]
     shared = {k: answers[0][k] for k in ("capability", "available_vram_gb", "memory_source")}
     for answer in answers:
         for key in ("capability", "available_vram_gb", "memory_source", "memory"):

@@ -310,12 +310,7 @@ def _every_priority_on_every_host(ctx: Context) -> int:
     answers = ctx.fleet.ask(ctx.fleet.hosts(), lambda m: m.recommend_all(a.vram, capability=a.capability))
     if ctx.json:
         hosts = [
-            {
-                **x.host_dict(),
-                "recommendations": [{"priority": r.priority.value, **r.to_dict()} for r in x.value],
-            }
-            if x.value is not None
-            else {**x.host_dict(), "recommendations": None}
+            {**x.host_dict(), "recommendations": None if x.value is None else [r.to_dict() for r in x.value]}
             for x in answers
         ]
         ctx.emit({"capability": a.capability, "hosts": hosts})

@@ -21,9 +21,7 @@ def cmd_recommend(ctx: Context) -> int:
     vram, source = rec.memory.available_gb, rec.memory.source
     known = ctx.installed_state()
     if ctx.json:
-        ctx.emit(
-            {**rec.to_dict(), "priority": a.priority, "vram_source": source, "installed_state_known": known}
-        )
+        ctx.emit({**rec.to_dict(), "vram_source": source, "installed_state_known": known})
         return EXIT_OK if rec.model else EXIT_FAILED
     if rec.best is None:
         return ctx.fail_with(NoRecommendationError(rec.reason), _fallback_hint(vram, a.capability))
@@ -48,7 +46,7 @@ def _fallback_hint(vram: float, capability: str | None) -> str:
 def _recommend_all(ctx: Context, recs: tuple[Recommendation, ...]) -> int:
     memory = recs[0].memory
     assert memory is not None
-    answers: list[dict[str, Any]] = [{"priority": r.priority.value, **r.to_dict()} for r in recs]
+    answers: list[dict[str, Any]] = [r.to_dict() for r in recs]
     known = ctx.installed_state()
     found = any(r.model for r in recs)
     if ctx.json:
